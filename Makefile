@@ -1,0 +1,41 @@
+# asgi_kit developer commands. Only Python >= 3.10 and the package registries are needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+
+.PHONY: demo test lint typecheck pytest bench docs clean
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
+		{ echo "asgi_kit needs Python >= 3.10 (set PYTHON=python3.x)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install --quiet --upgrade pip
+
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e '.[demo]'
+	@touch $@
+
+$(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
+	$(PIP) install --quiet -e '.[dev,redis,django]'
+	@touch $@
+
+## make demo: serve examples/full_stack.py on http://127.0.0.1:8000
+demo: $(VENV)/.demo-installed
+	$(BIN)/python examples/full_stack.py
+
+## make test: ruff, mypy --strict and pytest (starts its own redis-server)
+test: $(VENV)/.dev-installed
+	bash scripts/ensure-redis.sh
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict asgi_kit
+	$(BIN)/pytest
+
+## make bench: install the anchors and compare per-request overhead
+bench: $(VENV)/.dev-installed
+	$(PIP) install --quiet -r benchmarks/requirements.txt
+	$(BIN)/python -m benchmarks $(BENCH)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build site

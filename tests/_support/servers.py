@@ -1,0 +1,151 @@
+"""Run an ASGI app in a real server process (Uvicorn, Hypercorn, Daphne).
+
+The app is named by import path (``"tests.apps.demo:app"``); the repository
+root and ``examples/`` are on the server's ``PYTHONPATH``.  The server binds a
+free loopback port and is stopped when the test ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+SERVERS = ("uvicorn", "hypercorn", "daphne")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _command(server: str, target: str, port: int, args: Sequence[str]) -> list[str]:
+    py = sys.executable
+    if server == "uvicorn":
+        return [
+            py,
+            "-m",
+            "uvicorn",
+            target,
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            *args,
+        ]
+    if server == "hypercorn":
+        return [
+            py,
+            "-m",
+            "hypercorn",
+            target,
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            *args,
+        ]
+    if server == "daphne":
+        return [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", *args, target]
+    raise ValueError(f"unknown server {server!r}; expected one of {SERVERS}")
+
+
+class ServerProcess:
+    """One running server; ``url`` is its base URL (``http://127.0.0.1:PORT``)."""
+
+    def __init__(
+        self,
+        server: str,
+        target: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+        port: int | None = None,
+        startup_timeout: float = 30.0,
+    ) -> None:
+        self.server = server
+        self.target = target
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}"
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
+        full_env = dict(os.environ)
+        full_env["PYTHONPATH"] = os.pathsep.join(
+            [str(ROOT), str(ROOT / "examples"), full_env.get("PYTHONPATH", "")]
+        )
+        full_env.update(env or {})
+        self.proc = subprocess.Popen(
+            _command(server, target, self.port, args),
+            cwd=ROOT,
+            env=full_env,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self._wait_ready(startup_timeout)
+
+    def _wait_ready(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"{self.server} exited with {self.proc.returncode}:\n{self.log()}"
+                )
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"{self.server} did not listen within {timeout}s:\n{self.log()}")
+
+    def log(self) -> str:
+        self._log.seek(0)
+        return self._log.read().decode(errors="replace")
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=5)
+        self._log.close()
+
+
+class LiveServerFactory:
+    """Starts servers of one kind (``self.server``) and stops them at teardown."""
+
+    def __init__(self, server: str) -> None:
+        self.server = server
+        self._running: list[ServerProcess] = []
+
+    def __call__(
+        self,
+        target: str,
+        *,
+        env: Mapping[str, str] | None = None,
+        args: Sequence[str] = (),
+    ) -> ServerProcess:
+        proc = ServerProcess(self.server, target, env=env, args=args)
+        self._running.append(proc)
+        return proc
+
+    def close(self) -> None:
+        for proc in self._running:
+            proc.stop()
+        self._running.clear()

@@ -1,0 +1,66 @@
+"""Shared fixtures: real Redis, real servers, in-process drivers."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from ._support.redis import RedisServer, flushall, in_ci, redis_binary
+from ._support.servers import SERVERS, LiveServerFactory
+
+
+@pytest.fixture(scope="session")
+def _redis_server_url() -> Iterator[str]:
+    env_url = os.environ.get("REDIS_URL")
+    if env_url:
+        yield env_url
+        return
+    if redis_binary() is None:
+        reason = "redis-server is not installed (Debian: apt-get install redis-server)"
+        if in_ci():
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    server = RedisServer()
+    try:
+        yield server.url
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def redis_url(_redis_server_url: str) -> str:
+    """URL of a real, empty Redis database (``REDIS_URL`` overrides)."""
+    flushall(_redis_server_url)
+    return _redis_server_url
+
+
+@pytest.fixture
+def redis_server() -> Iterator[RedisServer]:
+    """A private redis-server that the test may stop and restart."""
+    if redis_binary() is None:
+        reason = "redis-server is not installed (Debian: apt-get install redis-server)"
+        if in_ci():
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+    server = RedisServer()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(params=SERVERS)
+def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServerFactory]:
+    """Start ASGI apps under Uvicorn, Hypercorn and Daphne (one param each).
+
+    ``proc = live_server("module:app")`` returns a running server with
+    ``proc.url`` and ``proc.ws_url``; every server started is stopped after
+    the test.
+    """
+    factory = LiveServerFactory(request.param)
+    try:
+        yield factory
+    finally:
+        factory.close()
