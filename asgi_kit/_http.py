@@ -40,6 +40,7 @@ __all__ = [
     "parse_cookies",
     "parse_qvalues",
     "refuse_websocket",
+    "route_template",
     "scope_scheme",
     "send_json",
     "send_response",
@@ -458,6 +459,39 @@ def scope_scheme(scope: Scope) -> str:
     if scheme:
         return str(scheme)
     return "ws" if scope.get("type") == "websocket" else "http"
+
+
+#: Scope key where an integration (the Django adapter, a user's router) can
+#: store the matched route template, e.g. ``"/items/<int:pk>"``.
+ROUTE_KEY = "asgi_kit.route"
+
+
+def route_template(scope: Scope) -> str | None:
+    """The matched route template for ``scope``, or None when unknown.
+
+    Read after the app has routed the request (at ``http.response.start`` or
+    when the app returns).  Sources, in order: ``scope["asgi_kit.route"]``
+    (set by asgi_kit's Django adapter or any integration), then
+    ``scope["route"]`` as Starlette/FastAPI set it (its ``path_format``,
+    prefixed with the mount's ``root_path``), or a plain string there.
+    """
+    explicit = scope.get(ROUTE_KEY)
+    if isinstance(explicit, str) and explicit:
+        return explicit
+    route = scope.get("route")
+    if route is None:
+        return None
+    if isinstance(route, str):
+        return route or None
+    template = getattr(route, "path_format", None)
+    if not isinstance(template, str):
+        template = getattr(route, "path", None)
+        if not isinstance(template, str):
+            return None
+    root = scope.get("root_path") or ""
+    if root and isinstance(root, str):
+        template = root.rstrip("/") + template
+    return template or "/"
 
 
 # --------------------------------------------------------------------------- responses
