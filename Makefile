@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test lint typecheck pytest bench docs clean
+.PHONY: demo test bench docs clean
 
 $(BIN)/python:
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || \
@@ -36,6 +36,11 @@ test: $(VENV)/.dev-installed
 bench: $(VENV)/.dev-installed
 	$(PIP) install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks $(BENCH)
+
+## make docs: build the documentation site (offline, --strict) into site/
+docs: $(BIN)/python
+	$(PIP) install --quiet -e '.[docs]'
+	$(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build site
