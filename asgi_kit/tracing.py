@@ -521,7 +521,8 @@ class TracingMiddleware:
         try:
             parent: Context | None = propagate.extract(headers, getter=_GETTER)
         except Exception:
-            # A custom propagator choking on hostile input must not fail the request.
+            # A custom propagator choking on hostile input must not fail the request:
+            # start a new trace (None = the current context, normally empty).
             logger.debug("asgi_kit.tracing: propagator failed; starting a new trace", exc_info=True)
             parent = None
         name_method = "HTTP" if method == "_OTHER" else method
