@@ -82,6 +82,7 @@ SERVER_PORT = "server.port"
 CLIENT_ADDRESS = "client.address"
 USER_AGENT_ORIGINAL = "user_agent.original"
 NETWORK_PROTOCOL_VERSION = "network.protocol.version"
+NETWORK_PROTOCOL_NAME = "network.protocol.name"
 ERROR_TYPE = "error.type"
 
 #: Methods semconv lists as known; anything else is reported as ``_OTHER``.
@@ -172,7 +173,7 @@ def _env_or_option(
         return _regex_list(value, option), option
     for env in env_names:
         raw = os.environ.get(env)
-        if raw is not None:
+        if raw and raw.strip():
             return _regex_list(raw, env), env
     return [], option
 
@@ -344,6 +345,7 @@ class TracingMiddleware:
         self.span_name = span_name
         self.traceresponse = traceresponse
         self.excluded_paths = PathMatcher(excluded_paths, "excluded_paths")
+        self._path_excluded = self.excluded_paths if self.excluded_paths else None
 
         # Tracer: explicit provider now; the global one lazily (see _global_tracer).
         self._tracer: Tracer | None = None
@@ -390,10 +392,6 @@ class TracingMiddleware:
         elif isinstance(known_methods, str):
             raise TypeError("known_methods must be a list of method names, not a string")
         self._known_methods = frozenset(m.strip().upper() for m in known_methods if m.strip())
-        # The send wrapper is only needed when something looks at the response.
-        self._wrap_send_always = bool(
-            self.traceresponse or self.client_response_hook or self._response_capture
-        )
 
     @staticmethod
     def _capture(
@@ -449,15 +447,17 @@ class TracingMiddleware:
             await self.app(scope, receive, send)
             return
         path: str = scope.get("path") or "/"
-        if (self.excluded_paths and self.excluded_paths(path)) or (
-            self._excluded_urls is not None and self._url_excluded(scope, path)
+        path_excluded = self._path_excluded
+        excluded_urls = self._excluded_urls
+        if (path_excluded is not None and path_excluded(path)) or (
+            excluded_urls is not None and self._url_excluded(excluded_urls, scope, path)
         ):
             await self.app(scope, receive, send)
             return
         await self._traced(tracer, scope, receive, send, kind == "websocket")
 
-    def _url_excluded(self, scope: Scope, path: str) -> bool:
-        assert self._excluded_urls is not None
+    @staticmethod
+    def _url_excluded(pattern: re.Pattern[str], scope: Scope, path: str) -> bool:
         scheme = scope.get("scheme") or ("ws" if scope["type"] == "websocket" else "http")
         host = header_value(scope.get("headers") or (), b"host")
         if host is not None:
@@ -465,7 +465,7 @@ class TracingMiddleware:
         else:
             server = scope.get("server")
             netloc = f"{server[0]}:{server[1]}" if server and server[1] else ""
-        return self._excluded_urls.search(f"{scheme}://{netloc}{path}") is not None
+        return pattern.search(f"{scheme}://{netloc}{path}") is not None
 
     def _start_attributes(
         self, scope: Scope, headers: RawHeaders, method: str, is_ws: bool
@@ -480,20 +480,20 @@ class TracingMiddleware:
         query = scope.get("query_string")
         if query:
             attrs[URL_QUERY] = _redact_query(query.decode("latin-1"))
+        # The Host header is what the client asked for; scope["server"] is the socket.
         host = header_value(headers, b"host")
-        if host:
-            address, port = _split_host(host.decode("latin-1"))
-            if address:
-                attrs[SERVER_ADDRESS] = address
-                attrs[SERVER_PORT] = port if port is not None else _DEFAULT_PORTS.get(scheme)
+        address, port = _split_host(host.decode("latin-1")) if host else ("", None)
+        if address:
+            attrs[SERVER_ADDRESS] = address
+            if port is None:
+                port = _DEFAULT_PORTS.get(scheme)
         else:
             server = scope.get("server")
-            if server:
+            if server and server[0]:
                 attrs[SERVER_ADDRESS] = server[0]
-                if server[1] is not None:
-                    attrs[SERVER_PORT] = server[1]
-        if attrs.get(SERVER_PORT) is None:
-            attrs.pop(SERVER_PORT, None)
+                port = server[1]
+        if port is not None:
+            attrs[SERVER_PORT] = port
         client = client_host(scope)
         if client is not None:
             attrs[CLIENT_ADDRESS] = client
@@ -503,6 +503,8 @@ class TracingMiddleware:
         version = scope.get("http_version")
         if version:
             attrs[NETWORK_PROTOCOL_VERSION] = version
+        if is_ws:
+            attrs[NETWORK_PROTOCOL_NAME] = "websocket"
         return attrs
 
     async def _traced(

@@ -66,9 +66,7 @@ def scenarios() -> list[Scenario]:
             bare=bare,
             ours=TracingMiddleware(bare, tracer_provider=provider),
             anchors={
-                "opentelemetry-instrumentation-asgi": optional(
-                    lambda: _otel_asgi(bare, provider)
-                ),
+                "opentelemetry-instrumentation-asgi": optional(lambda: _otel_asgi(bare, provider)),
                 "opentelemetry-instrumentation-asgi, exclude_spans": optional(
                     lambda: _otel_asgi(bare, provider, exclude_spans=["receive", "send"])
                 ),

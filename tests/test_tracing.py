@@ -195,7 +195,11 @@ async def test_server_address_fallbacks(rec: Recorder) -> None:
     await call_http(app, headers={"host": "[2001:db8::1]:9000"})
     await call_http(app, headers={"host": "evil:99999999"})
     await call_http(app, headers={}, server=("10.0.0.5", 8000))
+    await call_http(app, headers={"host": ":81"}, server=("10.0.0.6", 8001))
+    await call_http(app, headers={}, server=None)
     attrs = [dict(s.attributes or {}) for s in rec.spans]
+    assert (attrs[4]["server.address"], attrs[4]["server.port"]) == ("10.0.0.6", 8001)
+    assert "server.address" not in attrs[5] and "server.port" not in attrs[5]
     assert (attrs[0]["server.address"], attrs[0]["server.port"]) == ("shop.example", 443)
     assert (attrs[1]["server.address"], attrs[1]["server.port"]) == ("2001:db8::1", 9000)
     assert (attrs[2]["server.address"], attrs[2]["server.port"]) == ("evil", 80)
@@ -597,6 +601,7 @@ async def test_excluded_paths_exact_and_glob(rec: Recorder) -> None:
 
 async def test_excluded_urls_option_and_env(rec: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(ENV_EXCLUDED_URLS_GENERIC, "generic")
+    monkeypatch.setenv(ENV_EXCLUDED_URLS, " ")  # blank: falls back to the generic one
     generic = TracingMiddleware(make_app(), tracer_provider=rec.provider)
     monkeypatch.setenv(ENV_EXCLUDED_URLS, "ping,^http://internal\\.example/")
     specific = TracingMiddleware(make_app(), tracer_provider=rec.provider)
@@ -790,6 +795,8 @@ async def test_websocket_connection_gets_one_span(rec: Recorder) -> None:
     assert f"{span.context.trace_id:032x}" == TRACE_ID
     attrs = span.attributes or {}
     assert attrs["url.scheme"] == "ws"
+    assert attrs["network.protocol.name"] == "websocket"
+    assert attrs["http.request.method"] == "GET"
     assert attrs["http.route"] == "/ws/{room}"
     assert attrs["http.response.status_code"] == 101
 
