@@ -74,7 +74,7 @@ class Recorder:
 
     def __init__(self, **kwargs: Any) -> None:
         self.exporter = InMemorySpanExporter()
-        self.provider = TracerProvider(**kwargs)
+        self.provider = TracerProvider(shutdown_on_exit=False, **kwargs)
         self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
 
     @property
@@ -905,3 +905,23 @@ def test_invalid_env_regex_names_the_variable(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv(ENV_EXCLUDED_URLS, "(oops")
     with pytest.raises(ValueError, match=ENV_EXCLUDED_URLS):
         TracingMiddleware(make_app())
+
+
+# --------------------------------------------------------------------------- examples
+
+
+async def test_raw_example_names_its_route() -> None:
+    import runpy
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[1] / "examples" / "tracing_raw.py"
+    namespace = runpy.run_path(str(example))
+    exporter = InMemorySpanExporter()
+    namespace["provider"].add_span_processor(SimpleSpanProcessor(exporter))
+    response = await call_http(
+        namespace["app"], path="/orders/7", headers={"traceparent": TRACEPARENT}
+    )
+    assert response.status == 200
+    assert response.header("traceresponse").startswith(f"00-{TRACE_ID}-")  # type: ignore[union-attr]
+    [span] = exporter.get_finished_spans()
+    assert span.name == "GET /orders/{order_id}"
