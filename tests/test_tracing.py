@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -38,6 +38,7 @@ from opentelemetry.trace import (
 from opentelemetry.util._once import Once
 
 from asgi_kit import TracingMiddleware
+from asgi_kit import tracing as tracing_module
 from asgi_kit.tracing import (
     ENV_CAPTURE_REQUEST,
     ENV_CAPTURE_RESPONSE,
@@ -48,19 +49,13 @@ from asgi_kit.tracing import (
 )
 
 from ._support.asgi import asgi_client, call_http, http_scope, websocket, websocket_scope
+from .apps.tracing_routes import build_api
 
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
 PARENT_ID = "b7ad6b7169203331"
 TRACEPARENT = f"00-{TRACE_ID}-{PARENT_ID}-01"
 
-ENV_VARS = (
-    ENV_CAPTURE_REQUEST,
-    ENV_CAPTURE_RESPONSE,
-    ENV_EXCLUDED_URLS,
-    ENV_EXCLUDED_URLS_GENERIC,
-    ENV_KNOWN_METHODS,
-    ENV_SANITIZE,
-)
+ENV_VARS = tuple(value for name, value in vars(tracing_module).items() if name.startswith("ENV_"))
 
 
 @pytest.fixture(autouse=True)
@@ -127,11 +122,7 @@ def make_app(
 
 
 def fastapi_app() -> FastAPI:
-    api = FastAPI()
-
-    @api.get("/items/{item_id}")
-    async def item(item_id: int) -> dict[str, int]:
-        return {"item_id": item_id}
+    api = build_api()
 
     @api.get("/boom")
     async def boom() -> None:
@@ -140,13 +131,6 @@ def fastapi_app() -> FastAPI:
     @api.get("/fail", response_class=PlainTextResponse)
     async def fail() -> PlainTextResponse:
         return PlainTextResponse("down", status_code=503)
-
-    @api.websocket("/ws/{room}")
-    async def ws(websocket: WebSocket, room: str) -> None:
-        await websocket.accept()
-        text = await websocket.receive_text()
-        await websocket.send_text(f"{room}:{text}")
-        await websocket.close()
 
     return api
 
@@ -258,10 +242,11 @@ async def test_span_named_after_fastapi_route_template(rec: Recorder) -> None:
     api = fastapi_app()
     api.add_middleware(TracingMiddleware, tracer_provider=rec.provider)
     async with asgi_client(api) as client:
-        assert (await client.get("/items/42")).json() == {"item_id": 42}
+        body = (await client.get("/items/42")).json()
         assert (await client.get("/items/7?x=1")).status_code == 200
         assert (await client.get("/nothing/here")).status_code == 404
     first, second, missing = rec.spans
+    assert body == {"item_id": 42, "trace_id": f"{first.context.trace_id:032x}"}
     assert first.name == second.name == "GET /items/{item_id}"
     assert first.attributes["http.route"] == "/items/{item_id}"  # type: ignore[index]
     assert first.attributes["url.path"] == "/items/42"  # type: ignore[index]
