@@ -910,3 +910,15 @@ async def test_raw_example_names_its_route() -> None:
     assert response.header("traceresponse").startswith(f"00-{TRACE_ID}-")  # type: ignore[union-attr]
     [span] = exporter.get_finished_spans()
     assert span.name == "GET /orders/{order_id}"
+
+
+@pytest.mark.usefixtures("global_slot")
+async def test_provider_named_by_environment_is_loaded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_PYTHON_TRACER_PROVIDER", "sdk_tracer_provider")
+    seen: list[Any] = []
+    app = TracingMiddleware(make_app(seen=seen))
+    await call_http(app)
+    assert isinstance(trace_api._TRACER_PROVIDER, TracerProvider)
+    current, _ = seen[0]
+    assert isinstance(current, ReadableSpan)  # an SDK span, not a no-op one
+    assert current.name == "GET"
