@@ -536,8 +536,7 @@ class TracingMiddleware:
             recording = span.is_recording()
             if recording:
                 if self._request_capture is not None:
-                    for key, values in self._request_capture.attributes(headers).items():
-                        span.set_attribute(key, values)
+                    span.set_attributes(self._request_capture.attributes(headers))
                 if self.server_request_hook is not None:
                     _run_hook(self.server_request_hook, "server_request_hook", span, scope)
             elif not self.traceresponse:
@@ -571,22 +570,15 @@ class TracingMiddleware:
                 body_size += len(message.get("body") or b"")
             elif mtype == "http.response.start" or mtype == "websocket.http.response.start":
                 status_code = int(message.get("status") or 0)
-                if recording:
-                    span.set_attribute(HTTP_RESPONSE_STATUS_CODE, status_code)
-                    if capture is not None:
-                        for key, values in capture.attributes(message.get("headers") or ()).items():
-                            span.set_attribute(key, values)
+                if capture is not None:
+                    span.set_attributes(capture.attributes(message.get("headers") or ()))
                 if traceresponse is not None and mtype == "http.response.start":
                     MutableHeaders.from_message(message).set(b"traceresponse", traceresponse)
             elif mtype == "websocket.accept":
                 status_code = 101
-                if recording:
-                    span.set_attribute(HTTP_RESPONSE_STATUS_CODE, 101)
             elif mtype == "websocket.close" and not status_code:
                 # Closing before accepting: the server answers the handshake with 403.
                 status_code = 403
-                if recording:
-                    span.set_attribute(HTTP_RESPONSE_STATUS_CODE, 403)
             elif mtype == "websocket.http.response.body":
                 body_size += len(message.get("body") or b"")
             if hook is not None:
@@ -617,9 +609,19 @@ class TracingMiddleware:
         name_method: str,
         errored: bool,
     ) -> None:
+        # One set_attributes call: each SDK call takes the span's lock.
+        attributes: dict[str, Any] = {}
+        if status_code:
+            attributes[HTTP_RESPONSE_STATUS_CODE] = status_code
         route = route_template(scope)
         if route is not None:
-            span.set_attribute(HTTP_ROUTE, route)
+            attributes[HTTP_ROUTE] = route
+        if body_size:
+            attributes[HTTP_RESPONSE_BODY_SIZE] = body_size
+        if status_code >= 500 and not errored:
+            attributes[ERROR_TYPE] = str(status_code)
+            span.set_status(Status(StatusCode.ERROR))
+        span.set_attributes(attributes)
         name: str | None = None
         if self.span_name is not None:
             try:
@@ -633,8 +635,3 @@ class TracingMiddleware:
             name = f"{name_method} {route}"
         if name is not None:
             span.update_name(name)
-        if body_size:
-            span.set_attribute(HTTP_RESPONSE_BODY_SIZE, body_size)
-        if status_code >= 500 and not errored:
-            span.set_attribute(ERROR_TYPE, str(status_code))
-            span.set_status(Status(StatusCode.ERROR))

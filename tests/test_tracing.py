@@ -463,17 +463,22 @@ async def test_failing_propagator_never_fails_the_request(rec: Recorder) -> None
     ),
     tracestate=st.text(max_size=600),
     extra=st.binary(max_size=64),
+    host=st.one_of(
+        st.binary(max_size=40), st.from_regex(rb"\A\[?[0-9a-f:.]{0,20}\]?:?[0-9]{0,7}\Z")
+    ),
 )
 def test_hostile_propagation_headers_never_fail(
-    traceparent: str, tracestate: str, extra: bytes
+    traceparent: str, tracestate: str, extra: bytes, host: bytes
 ) -> None:
     rec = Recorder()
-    app = TracingMiddleware(make_app(), tracer_provider=rec.provider)
+    app = TracingMiddleware(make_app(), tracer_provider=rec.provider, traceresponse=True)
     headers = [
         (b"traceparent", traceparent.encode("utf-8", "surrogateescape")),
         (b"tracestate", tracestate.encode("utf-8", "surrogateescape")),
         (b"baggage", extra),
         (b"traceparent", extra),
+        (b"host", host),
+        (b"user-agent", extra),
     ]
     response = asyncio.run(call_http(app, headers=headers))
     assert response.status == 200
