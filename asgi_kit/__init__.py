@@ -5,5 +5,6 @@ Django, Litestar, Quart ...) with no framework dependency.
 """
 
 from ._version import __version__
+from .tracing import TracingMiddleware
 
-__all__ = ["__version__"]
+__all__ = ["TracingMiddleware", "__version__"]
