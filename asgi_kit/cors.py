@@ -21,7 +21,6 @@ from typing import Final
 from ._http import (
     MutableHeaders,
     asgi3,
-    header_list,
     header_value,
     normalize_header_name,
     refuse_websocket,
@@ -65,7 +64,10 @@ _ACAM = b"access-control-allow-methods"
 _ACAH = b"access-control-allow-headers"
 _ACMA = b"access-control-max-age"
 _ACAPN = b"access-control-allow-private-network"
+_ACRH = b"access-control-request-headers"
+_ACRPN = b"access-control-request-private-network"
 _TRUE = b"true"
+_OK_HEAD: Final = ((b"content-length", b"2"), (b"content-type", b"text/plain; charset=utf-8"))
 _VARY = b"vary"
 _ORIGIN = b"Origin"
 # Names of length 4 ("vary") or 27..32 (the Access-Control-* response headers we
@@ -434,26 +436,37 @@ class CORSMiddleware:
             failures.append(b"origin")
         if method not in self._methods:
             failures.append(b"method")
+        # One pass for the two optional request headers (ACRH may be split).
+        requested: list[bytes] = []
+        private_network: bytes | None = None
+        for key, value in headers:
+            n = len(key)
+            if n == 30:
+                if key == _ACRH or key.lower() == _ACRH:
+                    requested.append(value)
+            elif n == 38 and private_network is None and (key == _ACRPN or key.lower() == _ACRPN):
+                private_network = value
         allow_headers: bytes | None = None
-        requested = header_list(headers, b"access-control-request-headers")
-        if requested is not None:
-            allow_headers = self._check_request_headers(requested)
+        if requested:
+            allow_headers = self._check_request_headers(
+                requested[0] if len(requested) == 1 else b", ".join(requested)
+            )
             if allow_headers is None:
                 failures.append(b"headers")
-        private_network = header_value(headers, b"access-control-request-private-network")
         if private_network is not None and not self.allow_private_network:
             failures.append(b"private-network")
         if failures:
             reason = b"Disallowed CORS " + b", ".join(failures)
             await send_response(send, 400, reason, headers=self._preflight_vary)
             return
-        answer: Headers = [*grant.preflight, *self._preflight_static]
+        answer: Headers = [*_OK_HEAD, *grant.preflight, *self._preflight_static]
         if allow_headers:
             answer.append((_ACAH, allow_headers))
         if private_network is not None:
             answer.append((_ACAPN, _TRUE))
         answer.extend(self._preflight_vary)
-        await send_response(send, 200, b"OK", headers=answer)
+        await send({"type": "http.response.start", "status": 200, "headers": answer})
+        await send({"type": "http.response.body", "body": b"OK", "more_body": False})
 
     def _check_request_headers(self, value: bytes) -> bytes | None:
         """The names to allow for ``Access-Control-Request-Headers``, or None to refuse."""
