@@ -105,6 +105,10 @@ async def test_allow_all_without_credentials_sends_star() -> None:
     headers = {**PREFLIGHT, "Access-Control-Request-Headers": "X-Example"}
     response = await call_http(app, "OPTIONS", headers=headers)
     assert response.status == 200
+    assert response.text == "OK"
+    assert response.header("content-type") == "text/plain; charset=utf-8"
+    assert response.header("content-length") == "2"
+    assert_no_duplicates(response)
     assert response.header("access-control-allow-origin") == "*"
     assert listed(response, "access-control-allow-headers") == {"x-example"}
     assert response.header("access-control-allow-credentials") is None
@@ -979,4 +983,36 @@ async def test_same_decisions_as_starlette(config: dict[str, Any]) -> None:
         if a.header("access-control-allow-origin") is not None:
             assert a.header("access-control-allow-credentials") == b.header(
                 "access-control-allow-credentials"
+            )
+
+
+# --------------------------------------------------------------------------- examples
+
+
+async def test_examples_run() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "examples"
+    modules = {}
+    for name in ("cors_raw", "cors_fastapi"):
+        spec = importlib.util.spec_from_file_location(f"_example_{name}", root / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        modules[name] = module
+
+    response = await call_http(modules["cors_raw"].app, headers={"Origin": "http://localhost:5173"})
+    assert response.header("access-control-allow-origin") == "http://localhost:5173"
+    assert response.header("access-control-expose-headers") == "X-Request-Cost"
+
+    async with asgi_client(modules["cors_fastapi"].app) as client:
+        for origin, allowed in [
+            ("https://shop.customer-one.com", True),
+            ("https://pr-12.preview.example.com", True),
+            ("https://evil.example", False),
+        ]:
+            response = await client.get("/items", headers={"Origin": origin})
+            assert response.headers.get("access-control-allow-origin") == (
+                origin if allowed else None
             )
