@@ -36,6 +36,15 @@ def cors(**options: Any) -> CORSMiddleware:
     return CORSMiddleware(make_app(), **options)
 
 
+async def preflight(
+    app: Any, origin: str, method: str = "GET", request_headers: str | None = None
+) -> CapturedResponse:
+    headers = {"Origin": origin, "Access-Control-Request-Method": method}
+    if request_headers is not None:
+        headers["Access-Control-Request-Headers"] = request_headers
+    return await call_http(app, "OPTIONS", headers=headers)
+
+
 def vary(response: CapturedResponse) -> set[str] | None:
     values = response.header_all("vary")
     if not values:
@@ -155,12 +164,7 @@ async def test_disallowed_preflight_lists_every_reason() -> None:
     app = CORSMiddleware(
         make_app(calls=calls), allow_origins=["https://example.org"], allow_headers=["X-Example"]
     )
-    headers = {
-        "Origin": "https://another.org",
-        "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "X-Nope",
-    }
-    response = await call_http(app, "OPTIONS", headers=headers)
+    response = await preflight(app, "https://another.org", "POST", "X-Nope")
     assert response.status == 400
     assert response.text == "Disallowed CORS origin, method, headers"
     assert response.header("content-type") == "text/plain; charset=utf-8"
@@ -211,20 +215,14 @@ async def test_origin_regex() -> None:
     assert response.header("access-control-allow-credentials") is None
     assert vary(response) == {"Origin"}
 
-    headers = {
-        "Origin": "https://another.com",
-        "Access-Control-Request-Method": "GET",
-        "Access-Control-Request-Headers": "X-Example, content-type",
-    }
-    response = await call_http(app, "OPTIONS", headers=headers)
+    response = await preflight(app, "https://another.com", "GET", "X-Example, content-type")
     assert response.status == 200
     assert response.header("access-control-allow-origin") == "https://another.com"
     assert listed(response, "access-control-allow-headers") == {"x-example", "content-type"}
     assert response.header("access-control-allow-credentials") == "true"
     assert vary(response) == ALL_PREFLIGHT_VARY
 
-    headers["Origin"] = "http://another.com"
-    response = await call_http(app, "OPTIONS", headers=headers)
+    response = await preflight(app, "http://another.com", "GET", "X-Example")
     assert response.status == 400
     assert response.text == "Disallowed CORS origin"
     assert response.header("access-control-allow-origin") is None

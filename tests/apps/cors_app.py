@@ -1,47 +1,27 @@
-"""A raw-ASGI app behind CORSMiddleware, served by real servers in the e2e tests."""
+"""The demo app behind CORSMiddleware, served by real servers in the e2e tests.
+
+HTTP requests get a small body echoing the ``Cookie`` header (to show a
+credentialed request arrived with its cookie); lifespan and the ``/ws`` echo
+come from the demo app (``examples/`` is on the servers' path).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
+from demo_app import demo_app
+
 from asgi_kit import CORSMiddleware
+from asgi_kit._http import header_value, send_response
 
 
 async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    if scope["type"] == "websocket":
-        await receive()
-        await send({"type": "websocket.accept"})
-        while True:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            await send({"type": "websocket.send", "text": message.get("text") or "?"})
-    cookie = b""
-    for name, value in scope["headers"]:
-        if name == b"cookie":
-            cookie = value
-    body = b"cookie=" + cookie
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"text/plain"),
-                (b"content-length", str(len(body)).encode()),
-                (b"vary", b"Accept-Encoding"),
-                (b"x-total", b"7"),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": body})
+    if scope["type"] != "http":
+        await demo_app(scope, receive, send)
+        return
+    body = b"cookie=" + (header_value(scope["headers"], b"cookie") or b"")
+    extra = [(b"vary", b"Accept-Encoding"), (b"x-total", b"7")]
+    await send_response(send, 200, body, b"text/plain", extra)
 
 
 app = CORSMiddleware(
