@@ -152,6 +152,9 @@ class CORSMiddleware:
       ``Access-Control-Allow-Credentials`` and
       ``Access-Control-Expose-Headers``; ``Vary: Origin`` is merged into any
       existing ``Vary``.  Requests without ``Origin`` pass straight through.
+    * When the app raises before responding to an allowed origin, a 500
+      carrying the CORS headers is sent (then the exception propagates), so
+      the browser shows the error rather than a CORS failure.
     * A WebSocket handshake from an origin that is not allowed (and not the
       server's own host) is refused with 403.
 
@@ -176,7 +179,8 @@ class CORSMiddleware:
             (``Access-Control-Expose-Headers``).
         max_age: Seconds a browser may cache a preflight answer.
         allow_origin_func: ``func(origin) -> bool`` or an async function,
-            consulted for origins the list and regex do not allow.  Called
+            consulted for origins the list and regex do not allow; a truthy
+            answer allows the origin.  Called
             per request (its answers are not cached); an exception counts as
             "not allowed" and is logged.
         check_websocket_origin: Refuse WebSocket handshakes whose ``Origin``
@@ -228,6 +232,8 @@ class CORSMiddleware:
                     hint = " (use allow_origin_regex for patterns)"
                 elif origin.endswith("/"):
                     hint = " (remove the trailing '/')"
+                elif not origin.isascii():
+                    hint = " (write international domain names in punycode, as browsers send them)"
                 raise ValueError(
                     f"allow_origins: {origin!r} is not an origin; expected "
                     f"'scheme://host[:port]' with no path, '*' or 'null'{hint}"
@@ -238,6 +244,7 @@ class CORSMiddleware:
         # byte for byte, which skips normalisation on a cache miss.
         self._exact_raw = frozenset(o.encode("ascii") for o in origins if o != "*")
 
+        self.allow_origins: tuple[str, ...] = tuple(origins)
         self._regex: re.Pattern[str] | None = None
         if allow_origin_regex is not None:
             if not isinstance(allow_origin_regex, str):
@@ -248,7 +255,9 @@ class CORSMiddleware:
                 raise ValueError(
                     f"allow_origin_regex: {allow_origin_regex!r} is not a valid regex: {exc}"
                 ) from None
-        self._func = allow_origin_func
+        #: The compiled ``allow_origin_regex`` (as Starlette exposes it), or None.
+        self.allow_origin_regex = self._regex
+        self._func = self.allow_origin_func = allow_origin_func
 
         methods = _as_items(allow_methods, "allow_methods")
         if "*" in methods:

@@ -757,6 +757,7 @@ async def test_streaming_body_passes_unbuffered() -> None:
         ({"allow_origins": ["https://example.com/api"]}, ValueError, "allow_origins"),
         ({"allow_origins": ["https://*.example.com"]}, ValueError, "allow_origin_regex"),
         ({"allow_origins": ["example.com"]}, ValueError, "allow_origins"),
+        ({"allow_origins": ["https://bücher.example"]}, ValueError, "allow_origins.*punycode"),
         ({"allow_origins": [None]}, TypeError, "allow_origins"),
         ({"allow_origins": b"https://a.com"}, TypeError, "allow_origins"),
         ({"allow_origin_regex": "https://(.*"}, ValueError, "allow_origin_regex"),
@@ -793,7 +794,10 @@ def test_positional_order_matches_starlette() -> None:
         make_app(), ["https://a.test"], ["GET", "PUT"], ["X-A"], True, r"https://b\.test", True,
         ["X-E"], 60,
     )  # fmt: skip
+    assert app.allow_origins == ("https://a.test",)
     assert app.allow_methods == ("GET", "PUT")
+    assert app.allow_origin_regex is not None
+    assert app.allow_origin_regex.pattern == r"https://b\.test"
     assert app.allow_credentials is True
     assert app.allow_private_network is True
     assert app.expose_headers == ("X-E",)
