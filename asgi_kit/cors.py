@@ -260,7 +260,8 @@ class CORSMiddleware:
         self._func = self.allow_origin_func = allow_origin_func
 
         methods = _as_items(allow_methods, "allow_methods")
-        if "*" in methods:
+        self._all_methods = "*" in methods
+        if self._all_methods:
             methods = list(ALL_METHODS)
         clean_methods: list[str] = []
         for method in methods:
@@ -272,7 +273,6 @@ class CORSMiddleware:
                 clean_methods.append(method)
         self.allow_methods: tuple[str, ...] = tuple(clean_methods)
         self._methods = frozenset(m.encode("ascii") for m in clean_methods)
-        self._all_methods = "*" in _as_items(allow_methods, "allow_methods")
 
         header_names = _as_items(allow_headers, "allow_headers")
         self.allow_all_headers = "*" in header_names
