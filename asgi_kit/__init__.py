@@ -5,6 +5,11 @@ Django, Litestar, Quart ...) with no framework dependency.
 """
 
 from ._version import __version__
+from .cors import CORSMiddleware
 from .tracing import TracingMiddleware
 
-__all__ = ["TracingMiddleware", "__version__"]
+__all__ = [
+    "CORSMiddleware",
+    "TracingMiddleware",
+    "__version__",
+]
