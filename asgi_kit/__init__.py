@@ -5,5 +5,6 @@ Django, Litestar, Quart ...) with no framework dependency.
 """
 
 from ._version import __version__
+from .metrics import MetricsMiddleware, metrics_app
 
-__all__ = ["__version__"]
+__all__ = ["MetricsMiddleware", "__version__", "metrics_app"]
