@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import gzip
+import importlib.util
 import random
 import string
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import REGISTRY, CollectorRegistry, Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.openmetrics.parser import (
     text_string_to_metric_families as openmetrics_families,
@@ -828,3 +830,30 @@ async def test_websocket_active_gauge_after_app_error() -> None:
         )
         == 0
     )
+
+
+# --------------------------------------------------------------------------- examples
+
+
+def _load_example(name: str) -> Any:
+    path = Path(__file__).resolve().parents[1] / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"_example_{name}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+async def test_examples_run_on_the_default_registry() -> None:
+    raw = _load_example("metrics_raw").app
+    fast = _load_example("metrics_fastapi").app  # a second instance: shares the metrics
+    labels = {"method": "GET", "route": "/users/{user_id}", "status_code": "200"}
+    before = REGISTRY.get_sample_value(f"{DURATION}_count", labels) or 0
+    assert (await call_http(raw, path="/users/7")).status == 200
+    assert (await call_http(raw, path="/nope")).status == 404
+    async with asgi_client(fast) as client:
+        assert (await client.get("/items/5")).json() == {"item_id": 5}
+        text = (await client.get("/metrics")).text
+    found = [s for f in text_string_to_metric_families(text) for s in f.samples]
+    assert value(found, f"{DURATION}_count", **labels) == before + 1
+    assert value(found, f"{DURATION}_count", route="/items/{item_id}") is not None
