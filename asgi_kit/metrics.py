@@ -178,7 +178,7 @@ class _Collectors:
 
     def http_children(self, key: tuple[str, str, int]) -> _Children:
         method, route, status = key
-        status_label = str(status)
+        status_label = str(int(status))  # int() so an HTTPStatus member labels as "200"
         children = (
             self.duration.labels(method, route, status_label),
             self.request_size.labels(method, route, status_label),
@@ -447,11 +447,11 @@ class MetricsMiddleware:
 
         active.inc()
         start = perf_counter()
-        failed: BaseException | None = None
+        cancelled = False
         try:
             await app(scope, receive_counting, send_counting)
-        except BaseException as exc:
-            failed = exc
+        except asyncio.CancelledError:
+            cancelled = True
             raise
         finally:
             active.dec()
@@ -459,8 +459,7 @@ class MetricsMiddleware:
                 end = perf_counter()
             if not status:
                 # No response started: the server answers 500, unless the client left.
-                gone = disconnected or isinstance(failed, asyncio.CancelledError)
-                status = 499 if gone else 500
+                status = 499 if disconnected or cancelled else 500
             if route is None:
                 route = self._route(scope)
             key = (method, route, status)
@@ -602,7 +601,7 @@ class _MetricsApp:
         encoder, content_type = _encoder(header_list(headers, b"accept"))
         compress = self.gzip_enabled and _gzip_accepted(header_list(headers, b"accept-encoding"))
         names = _names(scope.get("query_string") or b"")
-        if self._inline and not self.multiprocess:
+        if (self._inline and not self.multiprocess) or not _asyncio_running():
             output, elapsed = self._render(encoder, names, compress)
         else:
             output, elapsed = await asyncio.to_thread(self._render, encoder, names, compress)
@@ -618,6 +617,15 @@ class _MetricsApp:
         await send({"type": "http.response.start", "status": 200, "headers": raw})
         body = b"" if method == "HEAD" else output
         await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _asyncio_running() -> bool:
+    """False under another event loop (trio), where generation then runs inline."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:
@@ -655,7 +663,8 @@ def metrics_app(
       than ``thread_threshold`` seconds (1 ms by default; a thread hop costs
       about 65 µs, and 1 ms is roughly 100 samples), so a large registry never
       blocks the event loop.  Multiprocess scrapes read files and always use a
-      thread.  ``thread_threshold=0`` always uses a thread.
+      thread.  ``thread_threshold=0`` always uses a thread.  Under a non-asyncio
+      loop (trio) generation runs inline.
 
     Mount it (``app.mount("/metrics", metrics_app())``), serve it on its own
     (it answers ``lifespan``), or pass ``metrics_path`` to

@@ -9,6 +9,7 @@ import random
 import string
 import threading
 from collections.abc import Iterator
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 
@@ -857,3 +858,15 @@ async def test_examples_run_on_the_default_registry() -> None:
     found = [s for f in text_string_to_metric_families(text) for s in f.samples]
     assert value(found, f"{DURATION}_count", **labels) == before + 1
     assert value(found, f"{DURATION}_count", route="/items/{item_id}") is not None
+
+
+async def test_status_enum_is_labelled_as_a_number() -> None:
+    registry = CollectorRegistry()
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": HTTPStatus.CREATED, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    await call_http(MetricsMiddleware(app, registry=registry))
+    found = await samples(registry)
+    assert value(found, f"{DURATION}_count", status_code="201") == 1
