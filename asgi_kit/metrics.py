@@ -530,9 +530,13 @@ def _encoder(accept: bytes | None) -> tuple[Callable[[Any], bytes], str]:
     """prometheus-client's own ``Accept`` negotiation, hardened against hostile values."""
     if accept:
         try:
-            return choose_encoder(accept[:_MAX_ACCEPT].decode("latin-1"))
+            encoder, content_type = choose_encoder(accept[:_MAX_ACCEPT].decode("latin-1"))
         except Exception:
             pass  # malformed version/escaping parameters: serve the classic format
+        else:
+            # The version parameter is echoed back: never reflect odd bytes into a header.
+            if content_type.isascii() and content_type.isprintable():
+                return encoder, content_type
     return generate_latest, CONTENT_TYPE_PLAIN_0_0_4
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, HTTPException, WebSocket
 from fastapi.responses import StreamingResponse
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
@@ -730,6 +730,9 @@ class Sleepy:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@example(accept="application/openmetrics-text;version=x.y", encoding="gzip")
+@example(accept="application/openmetrics-text;version=2.0.\x7f\xff", encoding="")
+@example(accept="text/plain;version=1.a", encoding="gzip;q=abc, *;q=0")
 @given(
     accept=st.one_of(
         st.text(max_size=200),
@@ -772,6 +775,7 @@ def test_hostile_accept_never_fails(accept: str, encoding: str) -> None:
     if response.header("content-encoding") == "gzip":
         body = gzip.decompress(body)
     content_type = response.header("content-type") or ""
+    assert content_type.isascii() and content_type.isprintable()
     if content_type.startswith("application/openmetrics-text"):
         assert body.endswith(b"# EOF\n")
     else:
