@@ -874,3 +874,21 @@ async def test_status_enum_is_labelled_as_a_number() -> None:
     await call_http(MetricsMiddleware(app, registry=registry))
     found = await samples(registry)
     assert value(found, f"{DURATION}_count", status_code="201") == 1
+
+
+async def test_integration_route_key_wins_and_metrics_app_mounts() -> None:
+    registry = CollectorRegistry()
+
+    async def django_like(scope: Scope, receive: Receive, send: Send) -> None:
+        # What asgi_kit's Django adapter does after URL resolution.
+        scope["asgi_kit.route"] = "/items/<int:pk>"
+        await plain_app(scope, receive, send)
+
+    await call_http(MetricsMiddleware(django_like, registry=registry), path="/items/9")
+    app = FastAPI()
+    app.mount("/internal/metrics", metrics_app(registry))
+    async with asgi_client(app) as client:
+        response = await client.get("/internal/metrics/")  # a Mount matches below the prefix
+    assert response.status_code == 200
+    found = [s for f in text_string_to_metric_families(response.text) for s in f.samples]
+    assert value(found, f"{DURATION}_count", route="/items/<int:pk>") == 1
