@@ -892,3 +892,30 @@ async def test_integration_route_key_wins_and_metrics_app_mounts() -> None:
     assert response.status_code == 200
     found = [s for f in text_string_to_metric_families(response.text) for s in f.samples]
     assert value(found, f"{DURATION}_count", route="/items/<int:pk>") == 1
+
+
+_RANDOM_REGISTRY = CollectorRegistry()
+_RANDOM_APP = MetricsMiddleware(make_fastapi(), registry=_RANDOM_REGISTRY)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    method=st.one_of(st.sampled_from(["GET", "POST", "get", "PURGE", ""]), st.text(max_size=12)),
+    path=st.text(max_size=40).map(lambda p: "/" + p).filter(lambda p: p != "/boom"),
+)
+def test_random_methods_and_paths_keep_labels_bounded(method: str, path: str) -> None:
+    response = asyncio.run(call_http(_RANDOM_APP, method, path))
+    assert response.status < 500
+    found = [
+        s
+        for f in text_string_to_metric_families(
+            asyncio.run(call_http(metrics_app(_RANDOM_REGISTRY))).text
+        )
+        for s in f.samples
+        if s.name == f"{DURATION}_count"
+    ]
+    allowed_methods = {"GET", "POST", "HEAD", "PUT", "DELETE", "PATCH", "OPTIONS", "_OTHER"}
+    allowed_routes = {UNMATCHED_ROUTE, "/items/{item_id}", "/upload", "/stream", "/boom"}
+    allowed_routes |= {"/teapot", "/sub/pages/{page}"}
+    assert {s.labels["method"] for s in found} <= allowed_methods
+    assert {s.labels["route"] for s in found} <= allowed_routes
