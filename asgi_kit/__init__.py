@@ -6,10 +6,13 @@ Django, Litestar, Quart ...) with no framework dependency.
 
 from ._version import __version__
 from .cors import CORSMiddleware
+from .metrics import MetricsMiddleware, metrics_app
 from .tracing import TracingMiddleware
 
 __all__ = [
     "CORSMiddleware",
+    "MetricsMiddleware",
     "TracingMiddleware",
     "__version__",
+    "metrics_app",
 ]

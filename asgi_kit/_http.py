@@ -490,6 +490,11 @@ def route_template(scope: Scope) -> str | None:
             return None
     root = scope.get("root_path") or ""
     if root and isinstance(root, str):
+        own = getattr(route, "path", None)
+        if type(route).__name__ == "Mount" and isinstance(own, str) and root.endswith(own):
+            # A Mount answering itself (static files, a non-routing sub-app):
+            # its path_format already carries the prefix the match appended.
+            root = root[: len(root) - len(own)]
         template = root.rstrip("/") + template
     return template or "/"
 

@@ -356,6 +356,29 @@ async def test_route_template_from_fastapi_and_mounts() -> None:
     assert seen == ["/items/{item_id}", "/v2/users/{name}", None]
 
 
+async def test_route_template_starlette_mount_of_plain_app() -> None:
+    from starlette.applications import Starlette
+    from starlette.routing import Mount
+
+    from ._support.asgi import call_http
+
+    seen: list[str | None] = []
+    app = Starlette(routes=[Mount("/static", app=_plain_app)])
+
+    async def outer(scope: dict[str, object], receive: object, send: object) -> None:
+        await app(scope, receive, send)  # type: ignore[arg-type]
+        seen.append(route_template(scope))
+
+    assert (await call_http(outer, path="/static/css/site.css")).status == 200
+    assert (await call_http(outer, path="/static/x", root_path="/api")).status == 200
+    assert seen == ["/static/{path}", "/api/static/{path}"]
+
+
+async def _plain_app(scope: dict[str, object], receive: object, send: object) -> None:
+    await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
+    await send({"type": "http.response.body", "body": b"file"})  # type: ignore[operator]
+
+
 def test_route_template_explicit_key_and_strings() -> None:
     assert route_template({"asgi_kit.route": "/a/<int:pk>", "route": "/x"}) == "/a/<int:pk>"
     assert route_template({"route": "/plain"}) == "/plain"
