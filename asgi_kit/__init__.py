@@ -5,5 +5,12 @@ Django, Litestar, Quart ...) with no framework dependency.
 """
 
 from ._version import __version__
+from .sessions import CookieStore, MemoryStore, RedisStore, SessionMiddleware
 
-__all__ = ["__version__"]
+__all__ = [
+    "CookieStore",
+    "MemoryStore",
+    "RedisStore",
+    "SessionMiddleware",
+    "__version__",
+]
