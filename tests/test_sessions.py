@@ -90,7 +90,7 @@ def raw_app(action: Any) -> Any:
 
 
 def set_cookies(response: Any) -> list[str]:
-    return [v for v in response.headers.get_list("set-cookie")]
+    return list(response.headers.get_list("set-cookie"))
 
 
 def cookie_value(header: str) -> str:
