@@ -197,9 +197,25 @@ class SessionMiddleware:
                 )
             return
 
+        store = self._server_store
+        had_cookie = cookie is not None
+
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                await self._commit(scope, session, cookie is not None, message)
+                current = session
+                replaced = scope.get("session")
+                if replaced is not session and isinstance(replaced, Mapping):
+                    current = _replacement(session, replaced)
+                if store is None:
+                    header = self._commit_cookie(current, had_cookie)
+                else:
+                    header = await self._commit_store(store, current, had_cookie)
+                if header is not None or current.accessed:
+                    headers = MutableHeaders.from_message(message)
+                    if current.accessed:
+                        headers.add_vary(_COOKIE)
+                    if header is not None:
+                        headers.add(_SET_COOKIE, header)
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
@@ -256,25 +272,6 @@ class SessionMiddleware:
             session._session_id = session_id
 
     # -------------------------------------------------------------- commit
-
-    async def _commit(
-        self, scope: Scope, session: Session, had_cookie: bool, message: Message
-    ) -> None:
-        """Decide on ``Set-Cookie`` / ``Vary`` and write the store at response start."""
-        current = scope.get("session")
-        if current is not session and isinstance(current, Mapping):
-            session = _replacement(session, current)
-        if self._server_store is None:
-            header = self._commit_cookie(session, had_cookie)
-        else:
-            header = await self._commit_store(self._server_store, session, had_cookie)
-        if header is None and not session.accessed:
-            return
-        headers = MutableHeaders.from_message(message)
-        if session.accessed:
-            headers.add_vary(_COOKIE)
-        if header is not None:
-            headers.add(_SET_COOKIE, header)
 
     def _set_cookie(self, value: bytes, attributes: bytes | None = None) -> bytes:
         size = len(self._cookie_head) + len(value)

@@ -34,6 +34,10 @@ class Serializer(Protocol):
     def loads(self, data: bytes) -> Any: ...
 
 
+# Built once: json.dumps() with non-default options builds a new encoder per call.
+_ENCODE = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+
+
 class JSONSerializer:
     """Compact UTF-8 JSON.  Values must be JSON-serialisable (str, int, list …)."""
 
@@ -41,7 +45,7 @@ class JSONSerializer:
 
     def dumps(self, data: dict[str, Any]) -> bytes:
         try:
-            return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+            return _ENCODE(data).encode("utf-8")
         except (TypeError, ValueError) as exc:
             raise SerializationError(f"session data is not JSON-serialisable: {exc}") from exc
 
