@@ -8,7 +8,9 @@ import hmac
 import json
 import logging
 import pickle
+import runpy
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -673,3 +675,21 @@ async def test_custom_serializer_for_cookie_store() -> None:
     assert base64.urlsafe_b64decode(value.split(".")[0] + "==").startswith(b"v1:")
     reader = SessionMiddleware(raw_app(lambda s: None), SECRET, store=store)
     assert (await call_http(reader, headers={"cookie": f"session={value}"})).text == '{"a": 1}'
+
+
+async def test_examples_run() -> None:
+    examples = Path(__file__).parent.parent / "examples"
+    raw_example = runpy.run_path(str(examples / "sessions_raw.py"))["app"]
+    fastapi_app = runpy.run_path(str(examples / "sessions_fastapi.py"))["app"]
+
+    async with asgi_client(raw_example) as client:
+        assert (await client.get("/")).json() == {"visits": 1}
+        assert (await client.get("/")).json() == {"visits": 2}
+        assert (await client.get("/reset")).json() == {}
+
+    async with asgi_client(fastapi_app) as client:
+        assert (await client.get("/me")).status_code == 401
+        assert (await client.post("/login", json={"user": "ann"})).status_code == 200
+        assert (await client.get("/me")).json() == {"user": "ann"}
+        await client.post("/logout")
+        assert (await client.get("/me")).status_code == 401
