@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 from collections import Counter
 from typing import Any
 
 import pytest
 import redis
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 import redis.asyncio
 
 from asgi_kit import MemoryStore, RedisStore, SessionMiddleware
@@ -548,3 +552,41 @@ def test_redis_store_validates_options(
 ) -> None:
     with pytest.raises(error):
         RedisStore(*args, **kwargs)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    value=st.binary(max_size=200)
+    | st.builds(
+        lambda a, b: a + b"." + b,
+        st.binary(max_size=60),
+        st.text(
+            "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_",
+            min_size=43,
+            max_size=43,
+        ).map(str.encode),
+    )
+)
+async def test_hostile_id_cookies_never_reach_the_store(value: bytes) -> None:
+    store = CountingStore(MemoryStore())
+    app = make(store)
+    response = await call_http(app, path="/read", headers=[(b"cookie", b"session=" + value)])
+    assert response.status == 200 and response.text == "{}"
+    assert store.total == 0
+
+
+def test_import_without_redis_installed() -> None:
+    code = (
+        "import sys; sys.modules['redis'] = None\n"
+        "import asgi_kit\n"
+        "from asgi_kit import MemoryStore, SessionMiddleware\n"
+        "SessionMiddleware(lambda s, r, w: None, 'k', store=MemoryStore())\n"
+        "try:\n"
+        "    asgi_kit.RedisStore('redis://localhost')\n"
+        "except ImportError as exc:\n"
+        "    print('ImportError:', exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "asgi-kit[redis]" in result.stdout
