@@ -108,50 +108,38 @@ def scenarios() -> list[Scenario]:
     with_cookie = make_scope(extra_headers=[(b"cookie", cookie_header)])
     no_cookie = make_scope()
     reading, writing = _reading(bare), _writing(bare)
+
+    def vs_starlette(name: str, app: App, scope: Any, goal: float | None, **kw: Any) -> Scenario:
+        return Scenario(
+            f"cookie store: {name}",
+            bare=bare,
+            ours=SessionMiddleware(app, SECRET, **kw),
+            anchors={"starlette SessionMiddleware": optional(lambda: _starlette(app))},
+            scope=scope,
+            goal=goal,
+        )
+
+    def vs_starsessions(name: str, app: App, scope: Any, **kw: Any) -> Scenario:
+        return Scenario(
+            f"memory store: {name}",
+            bare=bare,
+            ours=SessionMiddleware(app, SECRET, **kw),
+            anchors={
+                "starsessions InMemoryStore": optional(
+                    lambda: _starsessions(app, _starsessions_store())
+                )
+            },
+            scope=scope,
+        )
+
     return [
-        Scenario(
-            "cookie store: read, valid cookie",
-            bare=bare,
-            ours=SessionMiddleware(reading, SECRET),
-            anchors={"starlette SessionMiddleware": optional(lambda: _starlette(reading))},
-            scope=with_cookie,
-            goal=0.7,
+        vs_starlette("read, valid cookie", reading, with_cookie, 0.7),
+        vs_starlette("write, no cookie", writing, no_cookie, 0.7),
+        vs_starlette(
+            "untouched, valid cookie, autoload=False", bare, with_cookie, None, autoload=False
         ),
-        Scenario(
-            "cookie store: write, no cookie",
-            bare=bare,
-            ours=SessionMiddleware(writing, SECRET),
-            anchors={"starlette SessionMiddleware": optional(lambda: _starlette(writing))},
-            scope=no_cookie,
-            goal=0.7,
+        vs_starsessions(
+            "read, valid cookie", reading, with_cookie, session_cookie="mem", store=memory
         ),
-        Scenario(
-            "cookie store: untouched, valid cookie, autoload=False",
-            bare=bare,
-            ours=SessionMiddleware(bare, SECRET, autoload=False),
-            anchors={"starlette SessionMiddleware": optional(lambda: _starlette(bare))},
-            scope=with_cookie,
-        ),
-        Scenario(
-            "memory store: read, valid cookie",
-            bare=bare,
-            ours=SessionMiddleware(reading, SECRET, session_cookie="mem", store=memory),
-            anchors={
-                "starsessions InMemoryStore": optional(
-                    lambda: _starsessions(reading, _starsessions_store())
-                )
-            },
-            scope=with_cookie,
-        ),
-        Scenario(
-            "memory store: write, no cookie",
-            bare=bare,
-            ours=SessionMiddleware(writing, SECRET, store=MemoryStore()),
-            anchors={
-                "starsessions InMemoryStore": optional(
-                    lambda: _starsessions(writing, _starsessions_store())
-                )
-            },
-            scope=no_cookie,
-        ),
+        vs_starsessions("write, no cookie", writing, no_cookie, store=MemoryStore()),
     ]

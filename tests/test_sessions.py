@@ -605,6 +605,15 @@ async def test_app_replacing_scope_session_is_saved() -> None:
     assert json.loads(response.text) == {"replaced": True}
 
 
+async def test_nested_middlewares_keep_their_own_sessions() -> None:
+    inner = SessionMiddleware(raw_app(lambda s: s.update(inner=True)), SECRET, session_cookie="in")
+    outer = SessionMiddleware(inner, SECRET, session_cookie="out")
+    response = await call_http(outer)
+    # The app only sees (and changes) the innermost session; the outer one is
+    # untouched and must not save the inner one's data under its own cookie.
+    assert [h.split("=", 1)[0] for h in response.header_all("set-cookie")] == ["in"]
+
+
 async def test_regenerate_id_with_cookie_store_reissues_the_cookie() -> None:
     cookie = forge({"a": 1}, SECRET, int(time.time()) - 10)
     app = SessionMiddleware(raw_app(lambda s: regenerate_id({"session": s})), SECRET)

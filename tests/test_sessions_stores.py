@@ -7,13 +7,14 @@ import logging
 import subprocess
 import sys
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import redis
+import redis.asyncio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-import redis.asyncio
 
 from asgi_kit import MemoryStore, RedisStore, SessionMiddleware
 from asgi_kit.sessions import SessionStore, load_session, regenerate_id
@@ -398,64 +399,56 @@ async def test_default_touch_loads_and_saves() -> None:
 # ---------------------------------------------------------------- RedisStore
 
 
-def redis_commands(url: str) -> dict[str, int]:
-    client = redis.Redis.from_url(url)
+@pytest.fixture
+def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
+    """A synchronous client on the test database, to inspect what the store wrote."""
+    client = redis.Redis.from_url(redis_url)
     try:
-        stats = client.info("commandstats")
+        yield client
     finally:
         client.close()
+
+
+def redis_commands(client: redis.Redis) -> dict[str, int]:
+    stats = client.info("commandstats")
     return {k.removeprefix("cmdstat_"): int(v["calls"]) for k, v in stats.items()}
 
 
-def reset_stats(url: str) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        client.config_resetstat()
-    finally:
-        client.close()
-
-
 @pytest.mark.redis
-async def test_redis_store_ttl_keys_and_deletion(redis_url: str) -> None:
+async def test_redis_store_ttl_keys_and_deletion(redis_url: str, sync_redis: redis.Redis) -> None:
     store = RedisStore(redis_url, prefix="test:")
     try:
         app = make(store, max_age=600)
         cookie = await login(app)
         session_id = cookie.rsplit(".", 1)[0]
-        sync = redis.Redis.from_url(redis_url)
-        try:
-            assert json.loads(sync.get(f"test:{session_id}") or b"") == {"user": "ann"}
-            assert 590 <= sync.ttl(f"test:{session_id}") <= 600
-            response = await call_http(app, path="/regenerate", headers=with_cookie(cookie))
-            new_id = (cookie_of(response) or "").rsplit(".", 1)[0]
-            assert sync.exists(f"test:{session_id}") == 0
-            assert sync.exists(f"test:{new_id}") == 1
-            new_cookie = cookie_of(response) or ""
-            response = await call_http(app, path="/logout", headers=with_cookie(new_cookie))
-            assert "Max-Age=0" in (response.header("set-cookie") or "")
-            assert sync.keys("test:*") == []
-        finally:
-            sync.close()
+        assert json.loads(sync_redis.get(f"test:{session_id}") or b"") == {"user": "ann"}
+        assert 590 <= sync_redis.ttl(f"test:{session_id}") <= 600
+        response = await call_http(app, path="/regenerate", headers=with_cookie(cookie))
+        new_id = (cookie_of(response) or "").rsplit(".", 1)[0]
+        assert sync_redis.exists(f"test:{session_id}") == 0
+        assert sync_redis.exists(f"test:{new_id}") == 1
+        new_cookie = cookie_of(response) or ""
+        response = await call_http(app, path="/logout", headers=with_cookie(new_cookie))
+        assert "Max-Age=0" in (response.header("set-cookie") or "")
+        assert sync_redis.keys("test:*") == []
     finally:
         await store.aclose()
 
 
 @pytest.mark.redis
-async def test_redis_store_browser_session_uses_default_ttl(redis_url: str) -> None:
+async def test_redis_store_browser_session_uses_default_ttl(
+    redis_url: str, sync_redis: redis.Redis
+) -> None:
     store = RedisStore(redis_url, default_ttl=120)
     try:
         cookie = await login(make(store, max_age=None))
-        sync = redis.Redis.from_url(redis_url)
-        try:
-            assert 110 <= sync.ttl("session:" + cookie.rsplit(".", 1)[0]) <= 120
-        finally:
-            sync.close()
+        assert 110 <= sync_redis.ttl("session:" + cookie.rsplit(".", 1)[0]) <= 120
     finally:
         await store.aclose()
 
 
 @pytest.mark.redis
-async def test_redis_command_counts(redis_url: str) -> None:
+async def test_redis_command_counts(redis_url: str, sync_redis: redis.Redis) -> None:
     store = RedisStore(redis_url)
     try:
         app = make(store)
@@ -474,9 +467,9 @@ async def test_redis_command_counts(redis_url: str) -> None:
             (app, "/write", {"get": 1, "set": 1}),
         ]
         for middleware, path, expected in cases:
-            reset_stats(redis_url)
+            sync_redis.config_resetstat()
             await call_http(middleware, path=path, headers=with_cookie(cookie))
-            stats = redis_commands(redis_url)
+            stats = redis_commands(sync_redis)
             counted = {k: v for k, v in stats.items() if k in {"get", "set", "del", "expire"}}
             assert counted == expected, (path, stats)
     finally:

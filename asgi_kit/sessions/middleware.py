@@ -128,28 +128,18 @@ class SessionMiddleware:
         self.autoload = autoload
         self.store = store
         same_site = same_site.lower()
+        common: dict[str, Any] = {
+            "path": path,
+            "domain": domain,
+            "secure": https_only,
+            "httponly": True,
+            "samesite": same_site,
+            "partitioned": partitioned,
+        }
         try:
-            self._attributes = cookie_attributes(
-                max_age=max_age,
-                path=path,
-                domain=domain,
-                secure=https_only,
-                httponly=True,
-                samesite=same_site,
-                partitioned=partitioned,
-            )
+            self._attributes = cookie_attributes(max_age=max_age, **common)
             # Validates the cookie name too.
-            self._delete_header = delete_cookie_header(
-                session_cookie,
-                cookie_attributes(
-                    path=path,
-                    domain=domain,
-                    secure=https_only,
-                    httponly=True,
-                    samesite=same_site,
-                    partitioned=partitioned,
-                ),
-            )
+            self._delete_header = delete_cookie_header(session_cookie, cookie_attributes(**common))
         except ValueError as exc:
             raise ValueError(f"SessionMiddleware: {exc}") from exc
         self._cookie_head = session_cookie.encode("ascii") + b"="
@@ -204,7 +194,12 @@ class SessionMiddleware:
             if message["type"] == "http.response.start":
                 current = session
                 replaced = scope.get("session")
-                if replaced is not session and isinstance(replaced, Mapping):
+                if (
+                    replaced is not session
+                    and isinstance(replaced, Mapping)
+                    # Another SessionMiddleware nested inside owns that one.
+                    and not isinstance(replaced, Session)
+                ):
                     current = _replacement(session, replaced)
                 if store is None:
                     header = self._commit_cookie(current, had_cookie)
@@ -342,8 +337,6 @@ async def _call(awaitable: Awaitable[Any], operation: str, store: SessionStore) 
 
 def _replacement(original: Session, current: Mapping[str, Any]) -> Session:
     """The application assigned a new mapping to ``scope["session"]``: save that."""
-    if isinstance(current, Session):
-        return current
     session = Session(dict(current))
     session.accessed = True
     session.modified = True

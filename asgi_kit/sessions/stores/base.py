@@ -87,6 +87,22 @@ class SessionStore(ABC):
             await self.save(session_id, data, ttl)
 
 
+def check_positive_int(value: object, option: str = "default_ttl") -> int:
+    """Validate an option that must be a positive int (seconds, counts)."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{option} must be a positive int, got {value!r}")
+    return value
+
+
+def check_serializer(serializer: object) -> Serializer:
+    """Validate a ``serializer`` option; None gives :class:`JSONSerializer`."""
+    if serializer is None:
+        return JSONSerializer()
+    if not isinstance(serializer, Serializer):
+        raise TypeError("serializer must have dumps(data) -> bytes and loads(bytes) methods")
+    return serializer
+
+
 def decode_record(serializer: Serializer, raw: bytes) -> dict[str, Any] | None:
     """Deserialize a stored record; None when it is unreadable or not a mapping."""
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .base import JSONSerializer, Serializer
+from .base import Serializer, check_serializer
 
 __all__ = ["CookieStore"]
 
@@ -23,9 +23,7 @@ class CookieStore:
     __slots__ = ("serializer",)
 
     def __init__(self, *, serializer: Serializer | None = None) -> None:
-        if serializer is not None and not isinstance(serializer, Serializer):
-            raise TypeError("serializer must have dumps(data) -> bytes and loads(bytes) methods")
-        self.serializer: Serializer = serializer if serializer is not None else JSONSerializer()
+        self.serializer = check_serializer(serializer)
 
     def __repr__(self) -> str:
         return "CookieStore()"

@@ -7,7 +7,14 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-from .base import DEFAULT_TTL, JSONSerializer, Serializer, SessionStore, decode_record
+from .base import (
+    DEFAULT_TTL,
+    Serializer,
+    SessionStore,
+    check_positive_int,
+    check_serializer,
+    decode_record,
+)
 
 __all__ = ["MemoryStore"]
 
@@ -35,15 +42,9 @@ class MemoryStore(SessionStore):
         serializer: Serializer | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if isinstance(max_entries, bool) or not isinstance(max_entries, int) or max_entries < 1:
-            raise ValueError(f"max_entries must be a positive int, got {max_entries!r}")
-        if isinstance(default_ttl, bool) or not isinstance(default_ttl, int) or default_ttl < 1:
-            raise ValueError(f"default_ttl must be a positive int, got {default_ttl!r}")
-        if serializer is not None and not isinstance(serializer, Serializer):
-            raise TypeError("serializer must have dumps(data) -> bytes and loads(bytes) methods")
-        self.max_entries = max_entries
-        self.default_ttl = default_ttl
-        self.serializer: Serializer = serializer if serializer is not None else JSONSerializer()
+        self.max_entries = check_positive_int(max_entries, "max_entries")
+        self.default_ttl = check_positive_int(default_ttl)
+        self.serializer = check_serializer(serializer)
         self._clock = clock
         # id -> (expires_at, serialised data), in write order; with one TTL
         # that is also expiry order, so expired records sit at the front.

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .base import DEFAULT_TTL, JSONSerializer, Serializer, SessionStore, decode_record
+from .base import (
+    DEFAULT_TTL,
+    Serializer,
+    SessionStore,
+    check_positive_int,
+    check_serializer,
+    decode_record,
+)
 
 if TYPE_CHECKING:  # pragma: no cover
     from redis.asyncio import Redis
@@ -44,15 +51,11 @@ class RedisStore(SessionStore):
     ) -> None:
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {prefix!r}")
-        if isinstance(default_ttl, bool) or not isinstance(default_ttl, int) or default_ttl < 1:
-            raise ValueError(f"default_ttl must be a positive int, got {default_ttl!r}")
         if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
             raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
-        if serializer is not None and not isinstance(serializer, Serializer):
-            raise TypeError("serializer must have dumps(data) -> bytes and loads(bytes) methods")
         self.prefix = prefix
-        self.default_ttl = default_ttl
-        self.serializer: Serializer = serializer if serializer is not None else JSONSerializer()
+        self.default_ttl = check_positive_int(default_ttl)
+        self.serializer = check_serializer(serializer)
         self.owns_client = isinstance(url_or_client, str)
         self.client: Redis = (
             _client_from_url(url_or_client, float(timeout))
