@@ -422,10 +422,31 @@ async def test_validly_signed_garbage_gives_an_empty_session() -> None:
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(value=st.binary(max_size=300))
 async def test_hostile_cookie_headers_never_raise(value: bytes) -> None:
-    reader = SessionMiddleware(raw_app(lambda s: s.get("x")), SECRET)
-    response = await call_http(reader, headers=[(b"cookie", b"session=" + value)])
-    assert response.status == 200
-    response = await call_http(reader, headers=[(b"cookie", value)])
+    for legacy in (False, True):
+        reader = SessionMiddleware(
+            raw_app(lambda s: s.get("x")), SECRET, accept_starlette_cookies=legacy
+        )
+        response = await call_http(reader, headers=[(b"cookie", b"session=" + value)])
+        assert response.status == 200
+        response = await call_http(reader, headers=[(b"cookie", value)])
+        assert response.status == 200
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    payload=st.binary(max_size=40),
+    stamp=st.binary(max_size=16),
+    key=st.sampled_from([SECRET, "other"]),
+)
+async def test_hostile_starlette_shaped_cookies_never_raise(
+    payload: bytes, stamp: bytes, key: str
+) -> None:
+    """Signed-looking legacy cookies, even validly signed garbage, never raise."""
+    derived = hashlib.sha1(b"itsdangerous.Signersigner" + key.encode()).digest()
+    signed = base64.b64encode(payload) + b"." + base64.urlsafe_b64encode(stamp).rstrip(b"=")
+    sig = base64.urlsafe_b64encode(hmac.digest(derived, signed, hashlib.sha1)).rstrip(b"=")
+    reader = SessionMiddleware(raw_app(lambda s: None), SECRET, accept_starlette_cookies=True)
+    response = await call_http(reader, headers=[(b"cookie", b"session=" + signed + b"." + sig)])
     assert response.status == 200
 
 
@@ -702,3 +723,62 @@ async def test_examples_run() -> None:
         assert (await client.get("/me")).json() == {"user": "ann"}
         await client.post("/logout")
         assert (await client.get("/me")).status_code == 401
+
+
+# ------------------------------------------------------- Starlette migration
+
+
+async def starlette_cookie(data: dict[str, Any], secret: str = SECRET, **options: Any) -> str:
+    """A cookie written by Starlette's own SessionMiddleware."""
+    from starlette.middleware.sessions import SessionMiddleware as StarletteSessions
+
+    app = StarletteSessions(raw_app(lambda s: s.update(data)), secret, **options)
+    response = await call_http(app)
+    return cookie_value(response.header("set-cookie") or "")
+
+
+async def test_starlette_cookies_are_migrated_when_enabled() -> None:
+    legacy = await starlette_cookie({"user": "ann"})
+    headers = {"cookie": f"session={legacy}"}
+    plain = SessionMiddleware(raw_app(lambda s: None), SECRET)
+    assert (await call_http(plain, headers=headers)).text == "{}"
+
+    migrating = SessionMiddleware(raw_app(lambda s: None), SECRET, accept_starlette_cookies=True)
+    response = await call_http(migrating, headers=headers)
+    assert json.loads(response.text) == {"user": "ann"}
+    value = cookie_value(response.header("set-cookie") or "")
+    assert value != legacy
+    # The re-issued cookie is in asgi_kit's format.
+    response = await call_http(plain, headers={"cookie": f"session={value}"})
+    assert json.loads(response.text) == {"user": "ann"}
+
+
+async def test_starlette_cookie_migration_checks_secret_expiry_and_tampering() -> None:
+    migrating = SessionMiddleware(
+        raw_app(lambda s: None), ["new", SECRET], accept_starlette_cookies=True, max_age=60
+    )
+    wrong_secret = await starlette_cookie({"user": "ann"}, secret="other")
+    legacy = await starlette_cookie({"user": "ann"})
+    payload, stamp, sig = legacy.split(".")
+    old_stamp = base64.urlsafe_b64encode((int(time.time()) - 120).to_bytes(4, "big"))
+    expired = f"{payload}.{old_stamp.decode().rstrip('=')}.{sig}"
+    tampered = base64.b64encode(b'{"user": "admin"}').decode() + f".{stamp}.{sig}"
+    for bad in (wrong_secret, expired, tampered, legacy[:-1], legacy + "x"):
+        response = await call_http(migrating, headers={"cookie": f"session={bad}"})
+        assert response.status == 200 and response.text == "{}", bad
+        assert response.header("set-cookie") is None
+    response = await call_http(migrating, headers={"cookie": f"session={legacy}"})
+    assert json.loads(response.text) == {"user": "ann"}
+
+
+async def test_starlette_cookies_move_into_a_server_side_store() -> None:
+    from asgi_kit import MemoryStore
+
+    store = MemoryStore()
+    legacy = await starlette_cookie({"user": "ann"})
+    app = SessionMiddleware(
+        raw_app(lambda s: None), SECRET, store=store, accept_starlette_cookies=True
+    )
+    response = await call_http(app, headers={"cookie": f"session={legacy}"})
+    session_id = cookie_value(response.header("set-cookie") or "").rsplit(".", 1)[0]
+    assert await store.load(session_id) == {"user": "ann"}

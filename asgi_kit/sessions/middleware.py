@@ -17,6 +17,7 @@ from asgi_kit._http import (
 )
 from asgi_kit.types import AnyASGIApp, Message, Receive, Scope, Send
 
+from .legacy import StarletteCookieReader
 from .session import Session
 from .signing import Signer, b64encode, normalize_secrets, safe_b64decode
 from .stores.base import (
@@ -72,6 +73,11 @@ class SessionMiddleware:
             nothing is decoded or fetched until the application awaits
             :func:`load_session`; using the session before raises
             :class:`SessionNotLoaded`.
+        accept_starlette_cookies: Migration aid: also accept session cookies
+            written by Starlette's ``SessionMiddleware`` with the same
+            ``secret_key`` and cookie name, and re-issue them in this
+            middleware's format (or move them into the server-side store) on
+            the same response.  Turn it off after ``max_age``.
     """
 
     def __init__(
@@ -88,6 +94,8 @@ class SessionMiddleware:
         store: CookieStore | SessionStore | None = None,
         rolling: bool = False,
         autoload: bool = True,
+        *,
+        accept_starlette_cookies: bool = False,
     ) -> None:
         self.app = asgi3(app)
         secrets_list = normalize_secrets(secret_key)
@@ -107,6 +115,7 @@ class SessionMiddleware:
             ("partitioned", partitioned),
             ("rolling", rolling),
             ("autoload", autoload),
+            ("accept_starlette_cookies", accept_starlette_cookies),
         ):
             if not isinstance(flag, bool):
                 raise TypeError(f"{option} must be a bool, got {flag!r}")
@@ -142,6 +151,7 @@ class SessionMiddleware:
             self._delete_header = delete_cookie_header(session_cookie, cookie_attributes(**common))
         except ValueError as exc:
             raise ValueError(f"SessionMiddleware: {exc}") from exc
+        self._legacy = StarletteCookieReader(secrets_list) if accept_starlette_cookies else None
         self._cookie_head = session_cookie.encode("ascii") + b"="
         self._cookie_tail = b"; " + self._attributes
         context = session_cookie.encode("ascii")
@@ -229,10 +239,21 @@ class SessionMiddleware:
                 await self._load_record(session, cookie)
         session.loaded = True
 
+    def _load_legacy(self, session: Session, raw: bytes) -> None:
+        """Adopt the data of a valid Starlette cookie; it is re-issued in our format."""
+        assert self._legacy is not None
+        data = self._legacy.read(raw, self.max_age, int(time.time()))
+        if data:
+            dict.update(session, data)
+            session.modified = True
+
     def _load_cookie(self, session: Session, cookie: str) -> None:
         """Verify and decode a cookie-store cookie into ``session`` (or leave it empty)."""
-        message = self._signer.unsign(cookie.encode("latin-1"))
+        raw = cookie.encode("latin-1")
+        message = self._signer.unsign(raw)
         if message is None:
+            if self._legacy is not None:
+                self._load_legacy(session, raw)
             return
         payload, dot, issued = message.rpartition(b".")
         if not dot or not issued.isdigit() or len(issued) > 12:
@@ -241,18 +262,21 @@ class SessionMiddleware:
             age = int(time.time()) - int(issued)
             if age > self.max_age or age < -CLOCK_SKEW:
                 return
-        raw = safe_b64decode(payload)
-        if raw is None:
+        decoded = safe_b64decode(payload)
+        if decoded is None:
             return
-        data = decode_record(self._serializer, raw)
+        data = decode_record(self._serializer, decoded)
         if data:
             dict.update(session, data)
             session._payload = payload
 
     async def _load_record(self, session: Session, cookie: str) -> None:
         """Fetch the record named by a signed id cookie (one store call)."""
-        signed = self._signer.unsign(cookie.encode("latin-1"))
+        raw = cookie.encode("latin-1")
+        signed = self._signer.unsign(raw)
         if signed is None:
+            if self._legacy is not None:
+                self._load_legacy(session, raw)  # saved under a new id
             return  # forged or foreign: no store call, never adopted
         session_id = signed.decode("ascii", "replace")
         store = self._server_store
