@@ -12,7 +12,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from asgi_kit import RedisStore, SessionMiddleware
 from asgi_kit.sessions import regenerate_id
@@ -39,6 +40,12 @@ async def peek(request: Request) -> JSONResponse:
     return JSONResponse({"user": request.session.get("user")})
 
 
+async def ws(websocket: WebSocket) -> None:
+    await websocket.accept()
+    await websocket.send_json({"user": websocket.session.get("user")})
+    await websocket.close()
+
+
 def build(**options: Any) -> SessionMiddleware:
     starlette = Starlette(
         routes=[
@@ -46,6 +53,7 @@ def build(**options: Any) -> SessionMiddleware:
             Route("/logout", logout, methods=["POST"]),
             Route("/me", me),
             Route("/peek", peek),
+            WebSocketRoute("/ws", ws),
         ]
     )
     return SessionMiddleware(starlette, "end-to-end-secret", **options)
