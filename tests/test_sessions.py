@@ -489,6 +489,17 @@ async def test_unserialisable_value_is_a_clear_error() -> None:
     with pytest.raises(SerializationError, match="JSON"):
         await call_http(app)
 
+    async def app_with_error_page(scope: Scope, receive: Receive, send: Send) -> None:
+        scope["session"]["when"] = object()
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+        except SerializationError:
+            await send({"type": "http.response.start", "status": 500, "headers": []})
+            await send({"type": "http.response.body", "body": b"error"})
+
+    response = await call_http(SessionMiddleware(app_with_error_page, SECRET))
+    assert response.status == 500 and response.header("set-cookie") is None
+
 
 # ------------------------------------------------------------------ rolling
 

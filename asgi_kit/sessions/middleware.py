@@ -14,6 +14,7 @@ from asgi_kit._http import (
     cookie_attributes,
     delete_cookie_header,
     get_cookie,
+    set_cookie_header,
 )
 from asgi_kit.types import AnyASGIApp, Message, Receive, Scope, Send
 
@@ -152,8 +153,11 @@ class SessionMiddleware:
         except ValueError as exc:
             raise ValueError(f"SessionMiddleware: {exc}") from exc
         self._legacy = StarletteCookieReader(secrets_list) if accept_starlette_cookies else None
-        self._cookie_head = session_cookie.encode("ascii") + b"="
-        self._cookie_tail = b"; " + self._attributes
+        # "name=" + value + "; attributes", split once from the shared builder
+        # so the hot path only concatenates (values are base64url, always valid).
+        template = set_cookie_header(session_cookie, "", self._attributes)
+        split = len(session_cookie) + 1
+        self._cookie_head, self._cookie_tail = template[:split], template[split:]
         context = session_cookie.encode("ascii")
         self._server_store: SessionStore | None
         if isinstance(store, CookieStore):
@@ -189,7 +193,7 @@ class SessionMiddleware:
         if scope_type == "websocket":
             # A WebSocket cannot set cookies: the session is read-only there.
             await self.app(scope, receive, send)
-            if session.modified:
+            if session.modified and session.accessed:  # changed by the app
                 logger.warning(
                     "session changed during a WebSocket connection (path %s); the change "
                     "is not saved because a WebSocket cannot set cookies",
@@ -200,8 +204,14 @@ class SessionMiddleware:
         store = self._server_store
         had_cookie = cookie is not None
 
+        committed = False
+
         async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            nonlocal committed
+            # Once only: if committing raised (unserialisable data), the app's
+            # error page must not run into the same error again.
+            if message["type"] == "http.response.start" and not committed:
+                committed = True
                 current = session
                 replaced = scope.get("session")
                 if (
@@ -292,7 +302,8 @@ class SessionMiddleware:
 
     # -------------------------------------------------------------- commit
 
-    def _set_cookie(self, value: bytes, attributes: bytes | None = None) -> bytes:
+    def _set_cookie(self, value: bytes) -> bytes:
+        """The ``Set-Cookie`` value for a signed cookie ``value``."""
         size = len(self._cookie_head) + len(value)
         if size > MAX_COOKIE_SIZE:
             logger.error(
@@ -302,8 +313,7 @@ class SessionMiddleware:
                 size,
                 MAX_COOKIE_SIZE,
             )
-        tail = self._cookie_tail if attributes is None else b"; " + attributes
-        return self._cookie_head + value + tail
+        return self._cookie_head + value + self._cookie_tail
 
     def _sign_payload(self, payload: bytes, issued: int) -> bytes:
         return self._signer.sign(payload + b".%d" % issued)
