@@ -7,11 +7,16 @@ Django, Litestar, Quart ...) with no framework dependency.
 from ._version import __version__
 from .cors import CORSMiddleware
 from .metrics import MetricsMiddleware, metrics_app
+from .sessions import CookieStore, MemoryStore, RedisStore, SessionMiddleware
 from .tracing import TracingMiddleware
 
 __all__ = [
     "CORSMiddleware",
+    "CookieStore",
+    "MemoryStore",
     "MetricsMiddleware",
+    "RedisStore",
+    "SessionMiddleware",
     "TracingMiddleware",
     "__version__",
     "metrics_app",
