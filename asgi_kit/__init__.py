@@ -5,5 +5,12 @@ Django, Litestar, Quart ...) with no framework dependency.
 """
 
 from ._version import __version__
+from .ratelimit import MemoryBackend, RateLimitMiddleware, RedisBackend, Rule
 
-__all__ = ["__version__"]
+__all__ = [
+    "MemoryBackend",
+    "RateLimitMiddleware",
+    "RedisBackend",
+    "Rule",
+    "__version__",
+]
