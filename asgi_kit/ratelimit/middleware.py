@@ -54,8 +54,8 @@ class _Plan:
         self.methods = rule.methods
         self.matcher = rule._matcher
         self.key = key
-        self.legacy_limit = str(rule.count).encode()
-        self.legacy_policy = f"{rule.count};w={rule.period}".encode()
+        self.legacy_limit = (b"ratelimit-limit", str(rule.count).encode())
+        self.legacy_policy = (b"ratelimit-policy", f"{rule.count};w={rule.period}".encode())
         self.ietf_name = f'"{rule.name}"'.encode()
         self.ietf_policy = self.ietf_name + f";q={rule.count};w={rule.period}".encode()
 
@@ -87,7 +87,8 @@ def _merge_headers(message: Message, extra: Headers) -> None:
         message["headers"] = headers
     names = _OUR_HEADERS
     for k, _ in headers:
-        if k.lower() in names:
+        # Cheap first-byte test before the case-insensitive set look-up.
+        if k[:1] in b"rR" and k.lower() in names:
             headers[:] = [(k, v) for k, v in headers if k.lower() not in names]
             break
     headers.extend(extra)
@@ -180,6 +181,8 @@ class RateLimitMiddleware:
             raise TypeError(f"key must be a callable (scope) -> str | None, got {key!r}")
         self.key = key
         self._plans = tuple(_Plan(rule, rule.key or key) for rule in rules)
+        self._single = self._plans[0] if len(self._plans) == 1 else None
+        self._single_list = [self._plans[0]]
 
         self.exempt_paths = PathMatcher(exempt_paths, "exempt_paths")
         self._exempt = self.exempt_paths if self.exempt_paths else None
@@ -225,27 +228,29 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
 
-        plans: list[_Plan] = []
-        checks: list[tuple[Rule, str]] = []
-        for plan in self._plans:
-            if plan.methods is not None and method not in plan.methods:
-                continue
-            if plan.matcher is not None and not plan.matcher(path):
-                continue
+        if self._single is not None:
+            # One rule (the common case): no per-request lists to build up.
+            plan = self._single
+            if (plan.methods is not None and method not in plan.methods) or (
+                plan.matcher is not None and not plan.matcher(path)
+            ):
+                await self.app(scope, receive, send)
+                return
             value = plan.key(scope)
-            if type(value) is not str:
+            if type(value) is not str or len(value) > _MAX_KEY_LENGTH:
                 if inspect.isawaitable(value):
                     value = await value
                 value = _key_text(value, plan)
                 if value is None:
-                    continue
-            elif len(value) > _MAX_KEY_LENGTH:
-                value = _key_text(value, plan)
-            plans.append(plan)
-            checks.append((plan.rule, value))  # type: ignore[arg-type]
-        if not checks:
-            await self.app(scope, receive, send)
-            return
+                    await self.app(scope, receive, send)
+                    return
+            plans = self._single_list
+            checks = [(plan.rule, value)]
+        else:
+            plans, checks = await self._applicable(scope, method, path)
+            if not checks:
+                await self.app(scope, receive, send)
+                return
 
         try:
             outcomes = await self.backend.hit(checks)
@@ -276,9 +281,31 @@ class RateLimitMiddleware:
 
         await self._deny(scope, receive, send, plans, index, outcome, outcomes)
 
+    async def _applicable(
+        self, scope: Scope, method: str, path: str
+    ) -> tuple[list[_Plan], list[tuple[Rule, str]]]:
+        """The rules matching this request, with the request's key for each."""
+        plans: list[_Plan] = []
+        checks: list[tuple[Rule, str]] = []
+        for plan in self._plans:
+            if plan.methods is not None and method not in plan.methods:
+                continue
+            if plan.matcher is not None and not plan.matcher(path):
+                continue
+            value = plan.key(scope)
+            if type(value) is not str or len(value) > _MAX_KEY_LENGTH:
+                if inspect.isawaitable(value):
+                    value = await value
+                value = _key_text(value, plan)
+                if value is None:
+                    continue
+            plans.append(plan)
+            checks.append((plan.rule, value))
+        return plans, checks
+
     def _rate_headers(self, plans: list[_Plan], index: int, outcome: Outcome) -> Headers:
         plan = plans[index]
-        reset = str(math.ceil(outcome.reset)).encode()
+        reset = b"%d" % math.ceil(outcome.reset)
         if self._ietf:
             policy = (
                 plan.ietf_policy if len(plans) == 1 else b", ".join([p.ietf_policy for p in plans])
@@ -286,10 +313,10 @@ class RateLimitMiddleware:
             state = b"%s;r=%d;t=%s" % (plan.ietf_name, outcome.remaining, reset)
             return [(b"ratelimit-policy", policy), (b"ratelimit", state)]
         return [
-            (b"ratelimit-limit", plan.legacy_limit),
-            (b"ratelimit-remaining", str(outcome.remaining).encode()),
+            plan.legacy_limit,
+            (b"ratelimit-remaining", b"%d" % outcome.remaining),
             (b"ratelimit-reset", reset),
-            (b"ratelimit-policy", plan.legacy_policy),
+            plan.legacy_policy,
         ]
 
     async def _deny(

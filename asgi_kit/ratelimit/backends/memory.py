@@ -53,16 +53,19 @@ class MemoryBackend(Backend):
         # No await in here: the whole decision is atomic on the event loop.
         now = self._clock()
         store = self._store
-        if store:
-            self._sweep(now)
         if len(checks) == 1:
             rule, key = checks[0]
             skey = (rule.ident, key)
+            old = store.get(skey)
             outcome, state = _ALGORITHMS[rule.algorithm_id](
-                store.get(skey), now, rule.count, rule.period, rule.cost
+                old, now, rule.count, rule.period, rule.cost
             )
             if state is not None:
-                self._put(skey, state)
+                if old is not None:
+                    store[skey] = state
+                    store.move_to_end(skey)
+                else:
+                    self._insert(skey, state, now)
             return (outcome,)
         outcomes: list[Outcome] = []
         writes: list[tuple[tuple[str, str], State]] = []
@@ -79,26 +82,26 @@ class MemoryBackend(Backend):
                 writes.append((skey, state))
         if admitted:
             for skey, state in writes:
-                self._put(skey, state)
+                if skey in store:
+                    store[skey] = state
+                    store.move_to_end(skey)
+                else:
+                    self._insert(skey, state, now)
         return outcomes
 
-    def _put(self, skey: tuple[str, str], state: State) -> None:
+    def _insert(self, skey: tuple[str, str], state: State, now: float) -> None:
+        # Memory only grows here, so this is where expired entries are swept
+        # (a few, from the least recently used end: O(1) per decision) and,
+        # when the store is still full, the least recently used one evicted.
         store = self._store
-        if skey in store:
-            store[skey] = state
-            store.move_to_end(skey)
-            return
+        for _ in range(_SWEEP):
+            oldest = next(iter(store), None)
+            if oldest is None or store[oldest][0] > now:
+                break
+            del store[oldest]
         if len(store) >= self.max_keys:
             store.popitem(last=False)
         store[skey] = state
-
-    def _sweep(self, now: float) -> None:
-        store = self._store
-        for _ in range(_SWEEP):
-            skey = next(iter(store), None)
-            if skey is None or store[skey][0] > now:
-                return
-            del store[skey]
 
     def clear(self) -> None:
         """Forget every client's state."""
