@@ -87,8 +87,8 @@ def _merge_headers(message: Message, extra: Headers) -> None:
         message["headers"] = headers
     names = _OUR_HEADERS
     for k, _ in headers:
-        # Cheap first-byte test before the case-insensitive set look-up.
-        if k[:1] in b"rR" and k.lower() in names:
+        # Cheap first-byte test (r/R) before the case-insensitive set look-up.
+        if k and (k[0] | 0x20) == 0x72 and k.lower() in names:
             headers[:] = [(k, v) for k, v in headers if k.lower() not in names]
             break
     headers.extend(extra)
