@@ -8,6 +8,8 @@ from typing import Any
 
 import httpx
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from asgi_kit import RateLimitMiddleware
@@ -356,3 +358,16 @@ def test_options_are_validated() -> None:
 async def test_default_rule_is_100_per_minute() -> None:
     response = await call_http(RateLimitMiddleware(app))
     assert response.header("RateLimit-Policy") == "100;w=60"
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.lists(st.binary(max_size=300), max_size=4), st.binary(max_size=50))
+async def test_hostile_key_headers_never_break_a_request(values: list[bytes], path: bytes) -> None:
+    mw = RateLimitMiddleware(app, rules=[Rule("2/minute", key=header("x-api-key"))])
+    scope = http_scope(path="/" + path.decode("latin-1"))
+    scope["headers"] = [(b"X-API-KEY", v) for v in values]
+    for _ in range(3):
+        response = await call_http(mw, scope=dict(scope))
+        assert response.status in (200, 429)

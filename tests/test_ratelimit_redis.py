@@ -207,3 +207,36 @@ def test_options_validated(redis_url: str) -> None:
         RedisBackend(redis_url, prefix=None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="url_or_client"):
         RedisBackend(42)  # type: ignore[arg-type]
+
+
+async def test_cluster_mode_decides_one_slot_per_call(redis_url: str) -> None:
+    # A standalone server stands in for a cluster: the backend must split keys
+    # by hash slot (one script per slot) when it talks to a RedisCluster.
+    client = aioredis.Redis.from_url(redis_url)
+    calls: list[tuple[Any, ...]] = []
+    original = client.evalsha
+
+    async def counting(*args: Any) -> Any:
+        calls.append(args)
+        return await original(*args)
+
+    client.evalsha = counting  # type: ignore[method-assign]
+    backend = RedisBackend(client)
+    backend._cluster = True
+    by_ip, by_user = Rule("1/minute", name="ip"), Rule("5/minute", name="user")
+    await backend.hit([(by_ip, "203.0.113.1")])  # loads the script
+    calls.clear()
+    outcomes = await backend.hit([(by_ip, "203.0.113.2"), (by_user, "alice")])
+    assert [o.allowed for o in outcomes] == [True, True]
+    assert len(calls) == 2 and all(c[1] == 1 for c in calls)  # one key per call
+    # Same client key for both rules: one slot, one call.
+    calls.clear()
+    await backend.hit([(by_ip, "carol"), (by_user, "carol")])
+    assert len(calls) == 1
+    # The first slot denies: the second is not charged and reports full quota.
+    calls.clear()
+    outcomes = await backend.hit([(by_ip, "203.0.113.2"), (by_user, "alice")])
+    assert [o.allowed for o in outcomes] == [False, True]
+    assert outcomes[1].remaining == 5
+    assert len(calls) == 1
+    await client.aclose()
