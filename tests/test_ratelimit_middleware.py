@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from asgi_kit import RateLimitMiddleware
+from asgi_kit._http import send_response
 from asgi_kit.ratelimit import Backend, BackendError, MemoryBackend, Outcome, Rule, header
 from asgi_kit.types import Message, Receive, Scope, Send
 
@@ -25,14 +26,7 @@ async def app(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.close", "code": 1000})
         return
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"text/plain")],
-        }
-    )
-    await send({"type": "http.response.body", "body": b"ok"})
+    await send_response(send, 200, b"ok")
 
 
 def limited(*rules: Rule, **options: Any) -> RateLimitMiddleware:
@@ -48,7 +42,7 @@ async def test_legacy_headers_on_every_response_and_429() -> None:
     assert first.header("RateLimit-Reset") == "30"
     assert first.header("RateLimit-Policy") == "2;w=60"
     assert first.header("Retry-After") is None
-    assert first.header("content-type") == "text/plain"
+    assert first.header("content-type") == "text/plain; charset=utf-8"
     await call_http(mw)
     denied = await call_http(mw)
     assert denied.status == 429

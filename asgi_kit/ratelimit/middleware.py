@@ -60,8 +60,10 @@ class _Plan:
         self.ietf_policy = self.ietf_name + f";q={rule.count};w={rule.period}".encode()
 
 
-def _key_text(value: Any, plan: _Plan) -> str | None:
-    """Normalise a key function's result: str (long ones hashed) or None."""
+async def _resolve_key(value: Any, plan: _Plan) -> str | None:
+    """The slow path of a key function's result: awaitables, bytes, long keys."""
+    if inspect.isawaitable(value):
+        value = await value
     text: str
     if value is None:
         return None
@@ -238,9 +240,7 @@ class RateLimitMiddleware:
                 return
             value = plan.key(scope)
             if type(value) is not str or len(value) > _MAX_KEY_LENGTH:
-                if inspect.isawaitable(value):
-                    value = await value
-                value = _key_text(value, plan)
+                value = await _resolve_key(value, plan)
                 if value is None:
                     await self.app(scope, receive, send)
                     return
@@ -294,9 +294,7 @@ class RateLimitMiddleware:
                 continue
             value = plan.key(scope)
             if type(value) is not str or len(value) > _MAX_KEY_LENGTH:
-                if inspect.isawaitable(value):
-                    value = await value
-                value = _key_text(value, plan)
+                value = await _resolve_key(value, plan)
                 if value is None:
                     continue
             plans.append(plan)

@@ -14,6 +14,7 @@ import os
 import time
 from typing import Any
 
+from asgi_kit._http import send_response
 from asgi_kit.ratelimit import RateLimitMiddleware, RedisBackend, Rule
 
 _skew = float(os.environ.get("RATELIMIT_CLOCK_SKEW", "0"))
@@ -26,22 +27,8 @@ PID = str(os.getpid()).encode()
 
 
 async def endpoint(scope: Any, receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [(b"content-type", b"text/plain")],
-        }
-    )
-    await send({"type": "http.response.body", "body": b"ok"})
+    if scope["type"] == "http":  # lifespan: returning tells the server it is unsupported
+        await send_response(send, 200, b"ok")
 
 
 limited = RateLimitMiddleware(
