@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from ._support.servers import ServerProcess
+from ._support.servers import LiveServerFactory, ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.redis]
 
@@ -83,3 +83,21 @@ async def test_1000_concurrent_requests_across_processes_admit_exactly_100(
         # The decision really was shared: several processes admitted requests.
         assert len({r.headers["x-worker-pid"] for r in ok}) >= 2
         assert any(r.url.port == skewed.port for r in ok + limited)
+
+
+def test_websocket_handshake_limited_over_real_servers(live_server: LiveServerFactory) -> None:
+    from websockets.exceptions import InvalidStatus
+    from websockets.sync.client import connect
+
+    server = live_server("tests.apps.ratelimit_ws_app:app")
+    with connect(f"{server.ws_url}/ws", open_timeout=10) as ws:
+        ws.send("hi")
+        assert ws.recv(timeout=10) == "hi"
+    with pytest.raises(InvalidStatus) as info, connect(f"{server.ws_url}/ws", open_timeout=10):
+        pass
+    response = info.value.response
+    if live_server.server == "daphne":  # no HTTP-response extension: plain refusal
+        assert response.status_code == 403
+    else:
+        assert response.status_code == 429
+        assert response.headers["retry-after"] == "60"
