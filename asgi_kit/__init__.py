@@ -5,5 +5,13 @@ Django, Litestar, Quart ...) with no framework dependency.
 """
 
 from ._version import __version__
+from .logging import AccessLogMiddleware, RequestIDMiddleware, get_request_id
+from .proxy import ProxyHeadersMiddleware
 
-__all__ = ["__version__"]
+__all__ = [
+    "AccessLogMiddleware",
+    "ProxyHeadersMiddleware",
+    "RequestIDMiddleware",
+    "__version__",
+    "get_request_id",
+]
