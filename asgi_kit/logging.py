@@ -389,9 +389,13 @@ class AccessLogMiddleware:
             self._log_http(scope, start, status, request_bytes, response_bytes, True, None)
             raise
         except Exception as exc:
+            if disconnected:
+                # The send to a gone client failed: not an application error.
+                self._log_http(scope, start, status, request_bytes, response_bytes, True, None)
+                raise
             if status is None:
                 status = 500  # what the server answers for an app that raised
-            self._log_http(scope, start, status, request_bytes, response_bytes, disconnected, exc)
+            self._log_http(scope, start, status, request_bytes, response_bytes, False, exc)
             raise
         if not complete and status is not None:
             # Returned mid-response: the client went away (the app saw the disconnect).
@@ -454,7 +458,7 @@ class AccessLogMiddleware:
         close_code: int | None = None
         bytes_in = 0
         bytes_out = 0
-        disconnected = False
+        disconnected = send_failed = False
 
         async def counting_receive() -> Message:
             nonlocal bytes_in, close_code, disconnected
@@ -469,7 +473,7 @@ class AccessLogMiddleware:
             return message
 
         async def counting_send(message: Message) -> None:
-            nonlocal bytes_out, status, close_code, disconnected
+            nonlocal bytes_out, status, close_code, disconnected, send_failed
             message_type = message["type"]
             if message_type == "websocket.send":
                 bytes_out += _ws_size(message)
@@ -485,7 +489,7 @@ class AccessLogMiddleware:
             try:
                 await send(message)
             except OSError:
-                disconnected = True
+                disconnected = send_failed = True
                 raise
 
         exc: BaseException | None = None
@@ -495,9 +499,10 @@ class AccessLogMiddleware:
             disconnected = True
             raise
         except Exception as error:
-            exc = error
-            if status is None:
-                status = 500
+            if not send_failed:
+                exc = error
+                if status is None:
+                    status = 500
             raise
         finally:
             fields = self._common(scope)
