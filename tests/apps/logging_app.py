@@ -1,0 +1,84 @@
+"""Server-side app for the logging/proxy end-to-end tests.
+
+The stack is ProxyHeaders → RequestID → AccessLog → a raw app that reports
+what it sees; access-log events are JSON lines on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+import structlog
+
+from asgi_kit import (
+    AccessLogMiddleware,
+    ProxyHeadersMiddleware,
+    RequestIDMiddleware,
+    get_request_id,
+)
+
+structlog.configure(
+    processors=[
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.JSONRenderer(),
+    ],
+    logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+)
+
+
+def _report(scope: dict[str, Any]) -> bytes:
+    host = next((v.decode("latin-1") for k, v in scope["headers"] if k.lower() == b"host"), None)
+    return json.dumps(
+        {
+            "client": scope.get("client"),
+            "scheme": scope.get("scheme"),
+            "host": host,
+            "request_id": get_request_id(),
+            "state_request_id": scope["state"]["request_id"],
+        }
+    ).encode()
+
+
+async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "http":
+        body = _report(scope)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+    elif scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": _report(scope).decode()})
+        await send({"type": "websocket.close", "code": 1000})
+    elif scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+def _stack(**proxy_options: Any) -> Any:
+    return ProxyHeadersMiddleware(
+        RequestIDMiddleware(AccessLogMiddleware(inner)),
+        trusted_hosts=["127.0.0.1", "10.0.0.0/8"],
+        forwarded_host=True,
+        **proxy_options,
+    )
+
+
+app = _stack()
+forwarded_app = _stack(mode="forwarded")
