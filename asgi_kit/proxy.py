@@ -309,12 +309,12 @@ class ProxyHeadersMiddleware:
         self.max_hops = max_hops
         self._node = lru_cache(maxsize=4096)(self._node_uncached)
 
-    def _node_uncached(self, value: str) -> tuple[str, int, bool] | None:
+    def _node_uncached(self, value: str) -> tuple[tuple[str, int], bool] | None:
         parsed = parse_node(value)
         if parsed is None:
             return None
         ip, port = parsed
-        return str(ip), port, self._trust.address_trusted(ip)
+        return (str(ip), port), self._trust.address_trusted(ip)
 
     def _peer_is_trusted(self, scope: Scope) -> bool:
         client = scope.get("client")
@@ -324,21 +324,30 @@ class ProxyHeadersMiddleware:
         return self._trust.peer_trusted(host)
 
     def _pick(self, nodes: list[str]) -> tuple[int, tuple[str, int] | None]:
-        """Walk ``nodes`` right to left: (index of the chosen hop, client or None)."""
+        """Walk ``nodes`` right to left: (index of the chosen hop, client or None).
+
+        The client is the first untrusted hop; when every examined hop is
+        trusted, the left-most one, unless the chain is longer than
+        ``max_hops`` (its origin is then unknown).  A hop that is not an IP
+        address ends the walk without a client; empty hops are skipped.
+        """
+        node = self._node
         chosen: tuple[str, int] | None = None
         index = len(nodes) - 1
         limit = max(len(nodes) - self.max_hops, 0)
         while index >= limit:
-            node = self._node(nodes[index]) if len(nodes[index]) <= _MAX_NODE_LENGTH else None
-            if node is None:
-                return index, None
-            host, port, trusted = node
-            chosen = (host, port)
-            if not trusted:
-                return index, chosen
+            part = nodes[index]
+            info = node(part) if len(part) <= _MAX_NODE_LENGTH else None
+            if info is None:
+                if part and not part.isspace():
+                    return index, None
+            else:
+                chosen = info[0]
+                if not info[1]:
+                    return index, chosen
             index -= 1
         if limit > 0:
-            return limit, None  # the chain is longer than we look: unknown origin
+            return limit, None
         return 0, chosen
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -352,7 +361,7 @@ class ProxyHeadersMiddleware:
             client, proto, host = self._from_forwarded(scope["headers"])
         scheme = None
         if proto is not None:
-            scheme = _SCHEMES.get(proto.strip().lower())
+            scheme = _SCHEMES.get(proto) or _SCHEMES.get(proto.strip().lower())
             if scheme is not None and scope_type == "websocket":
                 scheme = _WS_SCHEMES[scheme]
         if host is not None:
@@ -377,28 +386,33 @@ class ProxyHeadersMiddleware:
         xff: list[bytes] = []
         proto: bytes | None = None
         host: bytes | None = None
-        want_host = self.forwarded_host
         for key, value in headers:
-            n = len(key)
-            if n == 15:
-                if key == _XFF or key.lower() == _XFF:
-                    xff.append(value)
-            elif n == 17:
-                if key == _XFP or key.lower() == _XFP:
-                    proto = value  # the last header, set by the nearest proxy
-            elif n == 16 and want_host and (key == _XFH or key.lower() == _XFH):
+            # All three names start with "x": one integer test skips most headers.
+            if not key or key[0] | 0x20 != 0x78:
+                continue
+            if not key.islower():
+                key = key.lower()
+            if key == _XFF:
+                xff.append(value)
+            elif key == _XFP:
+                proto = value  # the last header, set by the nearest proxy
+            elif key == _XFH:
                 host = value
         client = None
         if xff:
             text = (xff[0] if len(xff) == 1 else b",".join(xff)).decode("latin-1")
-            # rsplit bounds the work: at most max_hops + 1 pieces whatever the length.
-            nodes = [n for n in text.rsplit(",", self.max_hops) if n.strip()]
-            if nodes:
-                client = self._pick(nodes)[1]
+            if "," not in text and len(text) <= _MAX_NODE_LENGTH:
+                info = self._node(text)
+                client = None if info is None else info[0]
+            else:
+                # rsplit bounds the work: at most max_hops + 1 pieces whatever the length.
+                client = self._pick(text.rsplit(",", self.max_hops))[1]
         return (
             client,
             None if proto is None else proto.decode("latin-1").rpartition(",")[2],
-            None if host is None else host.decode("latin-1").rpartition(",")[2],
+            None
+            if host is None or not self.forwarded_host
+            else host.decode("latin-1").rpartition(",")[2],
         )
 
     def _from_forwarded(
@@ -414,7 +428,7 @@ class ProxyHeadersMiddleware:
         )
         if not elements:
             return None, None, None
-        fors = [("" if e is None else e.get("for", "")) for e in elements]
+        fors = ["?" if e is None else e.get("for") or "?" for e in elements]
         index, client = self._pick(fors)
         element = elements[index]
         if element is None:

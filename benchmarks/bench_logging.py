@@ -1,0 +1,70 @@
+"""RequestIDMiddleware against asgi-correlation-id; AccessLogMiddleware's own cost."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from typing import Any
+
+import structlog
+
+from asgi_kit import AccessLogMiddleware, RequestIDMiddleware
+
+from .driver import App, Scenario, json_app, make_scope, optional
+
+INCOMING_ID = uuid.uuid4().hex
+
+
+def _correlation_id(app: App) -> App:
+    from asgi_correlation_id import CorrelationIdMiddleware
+
+    return CorrelationIdMiddleware(app)
+
+
+def _dropping_logger() -> Any:
+    """A structlog logger that filters out everything below critical (all access events)."""
+    return structlog.wrap_logger(
+        structlog.ReturnLogger(),
+        wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL),
+    )
+
+
+class _NullLogger:
+    """Accepts events and drops them: building every field is still paid for."""
+
+    def info(self, event: str, **fields: Any) -> None:
+        return None
+
+    def error(self, event: str, **fields: Any) -> None:
+        return None
+
+
+def scenarios() -> list[Scenario]:
+    bare = json_app()
+    return [
+        Scenario(
+            "request id: new id",
+            bare=bare,
+            ours=RequestIDMiddleware(bare),
+            anchors={"asgi-correlation-id": optional(lambda: _correlation_id(bare))},
+            goal=0.7,
+        ),
+        Scenario(
+            "request id: incoming uuid4 reused",
+            bare=bare,
+            ours=RequestIDMiddleware(bare),
+            anchors={"asgi-correlation-id": optional(lambda: _correlation_id(bare))},
+            scope=make_scope(extra_headers=[(b"x-request-id", INCOMING_ID.encode())]),
+            goal=0.7,
+        ),
+        Scenario(
+            "access log: null logger (fields built)",
+            bare=bare,
+            ours=AccessLogMiddleware(bare, logger=_NullLogger()),
+        ),
+        Scenario(
+            "access log: structlog filtering logger",
+            bare=bare,
+            ours=AccessLogMiddleware(bare, logger=_dropping_logger()),
+        ),
+    ]
