@@ -168,14 +168,9 @@ class RequestIDMiddleware:
         self._default_validator = validator is is_valid_request_id
 
     def _incoming(self, scope: Scope) -> tuple[str, bytes] | None:
-        """The incoming id (text, header bytes) when present and valid."""
+        """The incoming id (text, header bytes) when a custom validator accepts it."""
         raw = header_value(scope["headers"], self._header)
         if raw is None:
-            return None
-        if self._default_validator:
-            # Same rule as is_valid_request_id, on the bytes: no decode, no regex.
-            if 0 < len(raw) <= MAX_ID_LENGTH and not raw.translate(None, _ID_CHARS):
-                return raw.decode("ascii"), raw
             return None
         if not raw or len(raw) > 1024 or raw.translate(None, _VISIBLE):
             return None
@@ -192,12 +187,25 @@ class RequestIDMiddleware:
             await self.app(scope, receive, send)
             return
 
-        incoming = self._incoming(scope) if self.validator is not None else None
-        if incoming is None:
-            request_id = self.generator()
-            encoded = request_id.encode("latin-1")
+        if self._default_validator:
+            # Inlined fast path of is_valid_request_id, on the raw bytes.
+            encoded = header_value(scope["headers"], self._header)
+            if (
+                encoded is not None
+                and 0 < len(encoded) <= MAX_ID_LENGTH
+                and not encoded.translate(None, _ID_CHARS)
+            ):
+                request_id = encoded.decode("ascii")
+            else:
+                request_id = self.generator()
+                encoded = request_id.encode("latin-1")
         else:
-            request_id, encoded = incoming
+            incoming = self._incoming(scope) if self.validator is not None else None
+            if incoming is None:
+                request_id = self.generator()
+                encoded = request_id.encode("latin-1")
+            else:
+                request_id, encoded = incoming
 
         state = scope.get("state")
         if state is None:
