@@ -410,19 +410,28 @@ class AccessLogMiddleware:
             disconnected = True
         self._log_http(scope, start, status, request_bytes, response_bytes, disconnected, None)
 
-    def _common(self, scope: Scope) -> dict[str, Any]:
+    def _fields(
+        self,
+        scope: Scope,
+        head: dict[str, Any],
+        request_bytes: int,
+        response_bytes: int,
+        disconnected: bool,
+    ) -> dict[str, Any]:
+        """``head`` (method/path/status/duration first, for readable lines) plus the rest."""
         headers = scope["headers"]
         user_agent = header_value(headers, b"user-agent")
         state = scope.get("state")
         request_id = state.get(REQUEST_ID_KEY) if state else None
-        fields: dict[str, Any] = {
-            "path": scope["path"],
-            "client": client_host(scope),
-            "user_agent": None if user_agent is None else user_agent.decode("latin-1"),
-            "http_version": scope.get("http_version"),
-            "scheme": scope.get("scheme"),
-            "request_id": request_id if request_id is not None else _REQUEST_ID.get(),
-        }
+        fields = head
+        fields["client"] = client_host(scope)
+        fields["request_bytes"] = request_bytes
+        fields["response_bytes"] = response_bytes
+        fields["user_agent"] = None if user_agent is None else user_agent.decode("latin-1")
+        fields["http_version"] = scope.get("http_version")
+        fields["scheme"] = scope.get("scheme")
+        fields["request_id"] = request_id if request_id is not None else _REQUEST_ID.get()
+        fields["disconnected"] = disconnected
         if self.log_query_string:
             query = scope.get("query_string")
             if query:
@@ -446,14 +455,13 @@ class AccessLogMiddleware:
         disconnected: bool,
         exc: BaseException | None,
     ) -> None:
-        duration_ms = round((perf_counter() - start) * 1000.0, 3)
-        fields = self._common(scope)
-        fields["method"] = scope.get("method")
-        fields["status"] = status
-        fields["duration_ms"] = duration_ms
-        fields["request_bytes"] = request_bytes
-        fields["response_bytes"] = response_bytes
-        fields["disconnected"] = disconnected
+        head = {
+            "method": scope.get("method"),
+            "path": scope["path"],
+            "status": status,
+            "duration_ms": round((perf_counter() - start) * 1000.0, 3),
+        }
+        fields = self._fields(scope, head, request_bytes, response_bytes, disconnected)
         if exc is not None:
             getattr(self.logger, self._exception_level)(self.event, exc_info=exc, **fields)
         else:
@@ -513,13 +521,13 @@ class AccessLogMiddleware:
                     status = 500
             raise
         finally:
-            fields = self._common(scope)
-            fields["status"] = status
-            fields["close_code"] = close_code
-            fields["duration_ms"] = round((perf_counter() - start) * 1000.0, 3)
-            fields["request_bytes"] = bytes_in
-            fields["response_bytes"] = bytes_out
-            fields["disconnected"] = disconnected
+            head = {
+                "path": scope["path"],
+                "status": status,
+                "close_code": close_code,
+                "duration_ms": round((perf_counter() - start) * 1000.0, 3),
+            }
+            fields = self._fields(scope, head, bytes_in, bytes_out, disconnected)
             if exc is not None:
                 getattr(self.logger, self._exception_level)(
                     self.websocket_event, exc_info=exc, **fields
