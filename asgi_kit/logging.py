@@ -18,6 +18,7 @@ still means the standard library (absolute imports).
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import ContextVar
@@ -28,12 +29,14 @@ import structlog
 from opentelemetry.trace import get_current_span
 
 from ._http import (
+    TEXT_PLAIN,
     PathMatcher,
     asgi3,
     client_host,
     header_value,
     normalize_header_name,
     route_template,
+    send_response,
 )
 from .types import AnyASGIApp, Message, Receive, Scope, Send
 
@@ -126,6 +129,9 @@ class RequestIDMiddleware:
             fresh one.  A validator that raises counts as a rejection.
         span_attribute: Attribute set to the id on the current OpenTelemetry
             span when one is recording; ``None`` disables it.
+        error_response: When the app raises before starting an HTTP
+            response, send a plain-text 500 carrying the id, then re-raise
+            (so outer error handlers and the server still see the error).
 
     For each ``http`` and ``websocket`` scope the id is
 
@@ -148,6 +154,7 @@ class RequestIDMiddleware:
         validator: Callable[[str], bool] | None = is_valid_request_id,
         *,
         span_attribute: str | None = "request.id",
+        error_response: bool = False,
     ) -> None:
         self.app = asgi3(app)
         if not isinstance(header_name, str):
@@ -162,9 +169,17 @@ class RequestIDMiddleware:
             not isinstance(span_attribute, str) or not span_attribute
         ):
             raise ValueError("span_attribute must be a non-empty str or None")
+        # One sample catches a generator that cannot produce a header value
+        # at start-up instead of as a 500 on the first request.
+        sample = generator()
+        if not isinstance(sample, str):
+            raise TypeError(f"generator must return a str, returned {type(sample).__name__}")
+        if not sample or not sample.isascii() or sample.encode().translate(None, _VISIBLE):
+            raise ValueError(f"generator returned {sample!r}: ids must be visible ASCII")
         self.generator = generator
         self.validator = validator
         self.span_attribute = span_attribute
+        self.error_response = bool(error_response)
         self._default_validator = validator is is_valid_request_id
 
     def _incoming(self, scope: Scope) -> tuple[str, bytes] | None:
@@ -219,9 +234,12 @@ class RequestIDMiddleware:
 
         header = self._header
         header_len = len(header)
+        started = False
 
         async def send_with_id(message: Message) -> None:
+            nonlocal started
             if message["type"] in _START_TYPES:
+                started = True
                 # Copy instead of mutating: apps may reuse a module-level
                 # message or header list, which would grow on every request.
                 headers = message.get("headers") or ()
@@ -241,6 +259,17 @@ class RequestIDMiddleware:
         structlog_token = _STRUCTLOG_REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
+        except Exception:
+            if self.error_response and not started and scope_type == "http":
+                # Answer the 500 here, where the id is known, instead of
+                # leaving it to an outer handler that cannot add the header.
+                try:
+                    await send_response(
+                        send, 500, b"Internal Server Error", TEXT_PLAIN, [(header, encoded)]
+                    )
+                except OSError:
+                    pass  # the client is gone; the original error still propagates
+            raise
         finally:
             _STRUCTLOG_REQUEST_ID.reset(structlog_token)
             _REQUEST_ID.reset(own_token)
@@ -274,6 +303,22 @@ def _level_table(levels: Mapping[str, str] | None) -> tuple[tuple[str, ...], str
             merged[key] = value.lower()
     by_class = tuple(merged[f"{n}xx"] for n in (2, 1, 2, 3, 4, 5))
     return by_class, merged["exception"]
+
+
+def _check_logger(logger: Any, methods: set[str]) -> None:
+    """Raise TypeError when ``logger`` visibly lacks a level method it will be called with.
+
+    Looked up statically: probing a structlog lazy proxy with ``getattr``
+    would build (and, with ``cache_logger_on_first_use``, freeze) a logger
+    before the application has configured structlog.  Objects that resolve
+    methods dynamically (``__getattr__``) are trusted.
+    """
+    if hasattr(type(logger), "__getattr__"):
+        return
+    absent = object()
+    missing = [m for m in sorted(methods) if inspect.getattr_static(logger, m, absent) is absent]
+    if missing:
+        raise TypeError(f"logger must have {'/'.join(missing)} methods, got {logger!r}")
 
 
 def _ws_size(message: Message) -> int:
@@ -324,15 +369,13 @@ class AccessLogMiddleware:
         websocket_event: str = "websocket",
     ) -> None:
         self.app = asgi3(app)
-        if logger is None:
-            logger = structlog.get_logger("asgi_kit.access")
+        self._levels, self._exception_level = _level_table(levels)
+        if logger is not None:
+            _check_logger(logger, {*self._levels, self._exception_level})
         else:
-            missing = [m for m in ("info", "error") if not callable(getattr(logger, m, None))]
-            if missing:
-                raise TypeError(f"logger must have {'/'.join(missing)} methods, got {logger!r}")
+            logger = structlog.get_logger("asgi_kit.access")
         self.logger = logger
         self.exclude_paths = PathMatcher(exclude_paths, "exclude_paths")
-        self._levels, self._exception_level = _level_table(levels)
         self.log_query_string = bool(log_query_string)
         for name, value in (("event", event), ("websocket_event", websocket_event)):
             if not isinstance(value, str) or not value:

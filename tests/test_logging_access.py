@@ -474,3 +474,35 @@ async def test_thousand_concurrent_requests_keep_their_own_ids() -> None:
     assert {e["request_id"] for e in handler_lines} == set(ids)
     assert {e["request_id"] for e in access_lines} == set(ids)
     assert structlog.contextvars.get_contextvars() == {}
+
+
+def test_logger_must_have_the_level_methods_it_will_get() -> None:
+    class InfoOnly:
+        def info(self, event: str, **kw: Any) -> None:
+            pass
+
+    with pytest.raises(TypeError, match="error"):
+        AccessLogMiddleware(body_app(), logger=InfoOnly())
+
+    class Full(InfoOnly):
+        def error(self, event: str, **kw: Any) -> None:
+            pass
+
+    AccessLogMiddleware(body_app(), logger=Full())
+    with pytest.raises(TypeError, match="warning"):
+        AccessLogMiddleware(body_app(), logger=Full(), levels={"4xx": "warning"})
+
+
+async def test_lazy_logger_follows_configuration_made_after_construction() -> None:
+    # Middleware is usually built at import time, before logging is configured.
+    structlog.configure(cache_logger_on_first_use=True)
+    middleware = AccessLogMiddleware(body_app(), logger=structlog.get_logger("late"))
+    default = AccessLogMiddleware(body_app())
+    out = io.StringIO()
+    structlog.configure(
+        processors=[structlog.processors.JSONRenderer()],
+        logger_factory=structlog.PrintLoggerFactory(out),
+    )
+    await call_http(middleware, path="/a")
+    await call_http(default, path="/b")
+    assert [json.loads(line)["path"] for line in out.getvalue().splitlines()] == ["/a", "/b"]

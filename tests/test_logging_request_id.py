@@ -334,3 +334,63 @@ async def test_any_incoming_header_yields_a_safe_id(raw: bytes) -> None:
         assert echoed == raw.decode()
     else:
         assert len(echoed) == 32
+
+
+async def test_error_response_carries_the_id_and_reraises() -> None:
+    async def failing(scope: Scope, receive: Receive, send: Send) -> None:
+        raise RuntimeError("boom")
+
+    sent: list[Message] = []
+    with pytest.raises(RuntimeError, match="boom"):
+        await call_http(
+            RequestIDMiddleware(failing, error_response=True),
+            headers={"x-request-id": "err-1"},
+            on_send=sent.append,
+        )
+    assert sent[0]["status"] == 500
+    assert (b"x-request-id", b"err-1") in sent[0]["headers"]
+    assert sent[1]["body"] == b"Internal Server Error"
+
+    # Off by default: the server answers, without the id.
+    sent.clear()
+    with pytest.raises(RuntimeError):
+        await call_http(RequestIDMiddleware(failing), on_send=sent.append)
+    assert sent == []
+
+
+async def test_error_response_not_sent_after_response_started() -> None:
+    async def failing_late(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        raise RuntimeError("late")
+
+    sent: list[Message] = []
+    with pytest.raises(RuntimeError):
+        await call_http(RequestIDMiddleware(failing_late, error_response=True), on_send=sent.append)
+    assert [m["type"] for m in sent] == ["http.response.start"]
+    assert sent[0]["status"] == 200
+
+
+async def test_error_response_under_starlette_server_error_middleware() -> None:
+    api = FastAPI()
+
+    @api.get("/")
+    async def index() -> None:
+        raise RuntimeError("handler bug")
+
+    api.add_middleware(RequestIDMiddleware, error_response=True)
+    sent: list[Message] = []
+    with pytest.raises(RuntimeError, match="handler bug"):
+        await call_http(api, headers={"x-request-id": "fa-err"}, on_send=sent.append)
+    starts = [m for m in sent if m["type"] == "http.response.start"]
+    assert len(starts) == 1  # ServerErrorMiddleware sees a started response: no second 500
+    assert starts[0]["status"] == 500
+    assert (b"x-request-id", b"fa-err") in starts[0]["headers"]
+
+
+def test_generator_output_checked_at_start_up() -> None:
+    with pytest.raises(TypeError, match="generator"):
+        RequestIDMiddleware(recording_app, generator=lambda: 42)  # type: ignore[arg-type,return-value]
+    with pytest.raises(ValueError, match="generator"):
+        RequestIDMiddleware(recording_app, generator=lambda: "has space")
+    with pytest.raises(ValueError, match="generator"):
+        RequestIDMiddleware(recording_app, generator=lambda: "")
