@@ -194,7 +194,7 @@ class RequestIDMiddleware:
             ok = self.validator(text)  # type: ignore[misc]
         except Exception:
             return None
-        return (text, raw) if ok is True else None
+        return (text, raw) if ok else None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
