@@ -46,6 +46,10 @@ _FORWARDED = b"forwarded"
 
 
 def _parse_port(text: str) -> int | None:
+    """A port number, 0 for an RFC 7239 obfuscated port (``_abc``), None if invalid."""
+    if text[:1] == "_":
+        # The address still counts; only the port is hidden.
+        return 0 if all(c in _TCHARS for c in text[1:]) else None
     if not _PORT_RE.fullmatch(text):
         return None
     port = int(text)
@@ -71,14 +75,10 @@ def parse_node(value: str) -> tuple[IPAddress, int] | None:
         if rest:
             if rest[0] != ":":
                 return None
-            if rest[1:2] == "_":  # RFC 7239 obfuscated port: the address still counts
-                if not all(c in _TCHARS for c in rest[2:]):
-                    return None
-            else:
-                parsed_port = _parse_port(rest[1:])
-                if parsed_port is None:
-                    return None
-                port = parsed_port
+            parsed_port = _parse_port(rest[1:])
+            if parsed_port is None:
+                return None
+            port = parsed_port
         try:
             return ipaddress.IPv6Address(host), port
         except ValueError:
@@ -86,14 +86,10 @@ def parse_node(value: str) -> tuple[IPAddress, int] | None:
     colons = value.count(":")
     if colons == 1:
         host, _, port_text = value.partition(":")
-        if port_text[:1] == "_":
-            if not all(c in _TCHARS for c in port_text[1:]):
-                return None
-        else:
-            parsed_port = _parse_port(port_text)
-            if parsed_port is None:
-                return None
-            port = parsed_port
+        parsed_port = _parse_port(port_text)
+        if parsed_port is None:
+            return None
+        port = parsed_port
         try:
             return ipaddress.IPv4Address(host), port
         except ValueError:

@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 import structlog
+from demo_app import demo_app
 
 from asgi_kit import (
     AccessLogMiddleware,
@@ -61,14 +62,8 @@ async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.send", "text": _report(scope).decode()})
         await send({"type": "websocket.close", "code": 1000})
-    elif scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    else:
+        await demo_app(scope, receive, send)  # lifespan
 
 
 def _stack(**proxy_options: Any) -> Any:
