@@ -233,6 +233,7 @@ class _Trust:
                         f"trusted_hosts: {entry!r} is not an IP address, a CIDR network, "
                         "'*' or 'unix'"
                     ) from None
+        self.entries = tuple(entries)
         self.addresses = frozenset(addresses)
         self.networks = tuple(networks)
         self.peer_trusted = lru_cache(maxsize=4096)(self._peer_trusted)
@@ -295,7 +296,7 @@ class ProxyHeadersMiddleware:
     ) -> None:
         self.app = asgi3(app)
         self._trust = _Trust(trusted_hosts)
-        self.trusted_hosts = trusted_hosts
+        self.trusted_hosts: tuple[str, ...] = self._trust.entries
         if mode not in _MODES:
             raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
         self.mode = mode
@@ -361,9 +362,7 @@ class ProxyHeadersMiddleware:
             if scheme is not None and scope_type == "websocket":
                 scheme = _WS_SCHEMES[scheme]
         if host is not None:
-            host = host.strip()
-            if not _HOST_RE.fullmatch(host):
-                host = None
+            host = _valid_host(host)
         if client is None and scheme is None and host is None:
             await self.app(scope, receive, send)
             return
@@ -430,6 +429,22 @@ class ProxyHeadersMiddleware:
         if element is None:
             return client, None, None
         return client, element.get("proto"), element.get("host") if self.forwarded_host else None
+
+
+def _valid_host(value: str) -> str | None:
+    """``value`` stripped when it is ``name[:port]`` or ``[IPv6][:port]``, else None."""
+    value = value.strip()
+    if not _HOST_RE.fullmatch(value):
+        return None
+    if value[0] == "[":
+        try:
+            ipaddress.IPv6Address(value[1 : value.index("]")])
+        except ValueError:
+            return None
+    port = value.rpartition(":")[2] if value[-1] != "]" and ":" in value else None
+    if port is not None and not 0 < int(port) <= 65535:
+        return None
+    return value
 
 
 def _replace_host(headers: Iterable[tuple[bytes, bytes]], host: bytes) -> Headers:

@@ -12,6 +12,8 @@ from typing import Any
 import pytest
 import structlog
 from fastapi import FastAPI
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from opentelemetry.sdk.trace import TracerProvider
 from structlog.testing import capture_logs
 
@@ -506,3 +508,29 @@ async def test_lazy_logger_follows_configuration_made_after_construction() -> No
     await call_http(middleware, path="/a")
     await call_http(default, path="/b")
     assert [json.loads(line)["path"] for line in out.getvalue().splitlines()] == ["/a", "/b"]
+
+
+@settings(max_examples=200, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    user_agent=st.binary(max_size=300),
+    query=st.binary(max_size=100),
+    path=st.text(max_size=50),
+)
+async def test_any_client_input_yields_one_event(
+    user_agent: bytes, query: bytes, path: str
+) -> None:
+    events: list[dict[str, Any]] = []
+
+    class Collect:
+        def info(self, event: str, **fields: Any) -> None:
+            events.append(fields)
+
+        error = info
+
+    app = AccessLogMiddleware(body_app(), logger=Collect(), log_query_string=True)
+    scope = http_scope(path="/" + path, headers=[(b"user-agent", user_agent)], query_string=query)
+    await call_http(app, scope=scope)
+    [fields] = events
+    assert fields["user_agent"] == user_agent.decode("latin-1")
+    assert fields.get("query", "") == query.decode("latin-1")
+    assert fields["path"] == "/" + path

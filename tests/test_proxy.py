@@ -283,7 +283,7 @@ async def test_forwarded_host_opt_in_and_validated() -> None:
     assert result["host"] == [b"internal:8000"]
     result = await run(headers, forwarded_host=True)
     assert result["host"] == [b"shop.example.com"]
-    for bad in (b"evil.com/path", b"a b", b"x@y", b"", b"\xff"):
+    for bad in (b"evil.com/path", b"a b", b"x@y", b"", b"\xff", b"[zz::1]", b"ok.example:99999"):
         result = await run(
             [(b"host", b"internal"), (b"x-forwarded-host", bad)], forwarded_host=True
         )
@@ -430,6 +430,8 @@ def test_option_validation() -> None:
     with pytest.raises(ValueError, match="max_hops"):
         ProxyHeadersMiddleware(app, max_hops=0)
     ProxyHeadersMiddleware(app, trusted_hosts=["[::1]", "unix", "UNIX", "fd00::/8"])
+    middleware = ProxyHeadersMiddleware(app, trusted_hosts=(h for h in ["10.0.0.0/8", "::1"]))
+    assert middleware.trusted_hosts == ("10.0.0.0/8", "::1")
 
 
 # --------------------------------------------------------------------------- hypothesis
