@@ -108,3 +108,17 @@ def test_forwarded_mode_behind_a_simulated_proxy(live_server: LiveServerFactory)
     assert seen["client"] == ["2001:db8::7", 4711]
     assert seen["scheme"] == "https"
     assert seen["host"] == "shop.example"
+
+
+def test_client_disconnect_is_logged(live_server: LiveServerFactory) -> None:
+    server = _start(live_server, "tests.apps.logging_app:app")
+    with (
+        httpx.Client(base_url=server.url, timeout=10) as client,
+        client.stream("GET", "/slow", headers={"X-Request-ID": "gone-1"}) as stream,
+    ):
+        assert stream.status_code == 200
+        next(stream.iter_raw())  # first chunk, then hang up mid-stream
+    [event] = _access_events(server, "gone-1")
+    assert event["disconnected"] is True
+    assert event["status"] == 200
+    assert 0 < event["response_bytes"] < 40_000

@@ -6,6 +6,7 @@ what it sees; access-log events are JSON lines on stderr.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from typing import Any
@@ -43,8 +44,32 @@ def _report(scope: dict[str, Any]) -> bytes:
     ).encode()
 
 
+async def _slow_stream(receive: Any, send: Any) -> None:
+    """40 chunks 50 ms apart; stops when the client disconnects (as Starlette does)."""
+    disconnected = asyncio.Event()
+
+    async def watch() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        disconnected.set()
+
+    watcher = asyncio.create_task(watch())
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    try:
+        for _ in range(40):
+            if disconnected.is_set():
+                return
+            await send({"type": "http.response.body", "body": b"x" * 1000, "more_body": True})
+            await asyncio.sleep(0.05)
+        await send({"type": "http.response.body", "body": b""})
+    finally:
+        watcher.cancel()
+
+
 async def inner(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "http":
+    if scope["type"] == "http" and scope["path"] == "/slow":
+        await _slow_stream(receive, send)
+    elif scope["type"] == "http":
         body = _report(scope)
         await send(
             {
