@@ -448,9 +448,8 @@ class AccessLogMiddleware:
                 status = 500  # what the server answers for an app that raised
             self._log_http(scope, start, status, request_bytes, response_bytes, False, exc)
             raise
-        if not complete and status is not None:
-            # Returned mid-response: the client went away (the app saw the disconnect).
-            disconnected = True
+        if status is None and not disconnected:
+            status = 500  # returned without responding: the server answers 500
         self._log_http(scope, start, status, request_bytes, response_bytes, disconnected, None)
 
     def _fields(

@@ -534,3 +534,23 @@ async def test_any_client_input_yields_one_event(
     assert fields["user_agent"] == user_agent.decode("latin-1")
     assert fields.get("query", "") == query.decode("latin-1")
     assert fields["path"] == "/" + path
+
+
+async def test_app_returning_without_response_is_logged_as_500() -> None:
+    async def silent(scope: Scope, receive: Receive, send: Send) -> None:
+        await receive()
+
+    with capture_logs() as logs:
+        await call_http(AccessLogMiddleware(silent))
+    assert logs[0]["status"] == 500 and logs[0]["log_level"] == "error"
+    assert logs[0]["disconnected"] is False
+
+
+async def test_app_returning_mid_response_without_disconnect_is_not_flagged() -> None:
+    async def truncated(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"abc", "more_body": True})
+
+    with capture_logs() as logs:
+        await call_http(AccessLogMiddleware(truncated), disconnect_after_body=False)
+    assert logs[0]["status"] == 200 and logs[0]["disconnected"] is False
