@@ -19,6 +19,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Literal
 
+from ._http import _TCHARS as _TOKEN_CHARS
 from ._http import asgi3
 from .types import AnyASGIApp, Headers, Receive, Scope, Send
 
@@ -38,7 +39,10 @@ _PORT_RE = re.compile(r"[0-9]{1,5}")
 _HOST_RE = re.compile(
     r"(?:[A-Za-z0-9_](?:[A-Za-z0-9._-]{0,252})|\[[0-9A-Fa-f:.]{2,45}\])(?::[0-9]{1,5})?"
 )
-_TCHARS = frozenset("!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
+# RFC 9110 token characters, as str (parameter names in Forwarded).
+_TCHARS = frozenset(map(chr, _TOKEN_CHARS))
+# RFC 7239 §6.3 obfuscated port: "_" 1*(ALPHA / DIGIT / "." / "_" / "-").
+_OBFUSCATED_RE = re.compile(r"_[A-Za-z0-9._-]+")
 _XFF = b"x-forwarded-for"
 _XFP = b"x-forwarded-proto"
 _XFH = b"x-forwarded-host"
@@ -49,7 +53,7 @@ def _parse_port(text: str) -> int | None:
     """A port number, 0 for an RFC 7239 obfuscated port (``_abc``), None if invalid."""
     if text[:1] == "_":
         # The address still counts; only the port is hidden.
-        return 0 if all(c in _TCHARS for c in text[1:]) else None
+        return 0 if _OBFUSCATED_RE.fullmatch(text) else None
     if not _PORT_RE.fullmatch(text):
         return None
     port = int(text)

@@ -91,6 +91,8 @@ def test_parse_node_valid(value: str, expected: tuple[str, int]) -> None:
         "1.2.3",
         "1.2.3.4 5",
         "1.2.3.4:_bad port",
+        "1.2.3.4:_",
+        "[2001:db8::1]:_a!b",
         "x" * 500,
     ],
 )
