@@ -278,6 +278,7 @@ class RequestIDMiddleware:
 # --------------------------------------------------------------------------- access log
 
 _LEVELS = ("debug", "info", "warning", "error", "critical")
+_LEVEL_NUMBERS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _LEVEL_KEYS = ("1xx", "2xx", "3xx", "4xx", "5xx", "exception")
 DEFAULT_LEVELS: Mapping[str, str] = {
     "1xx": "info",
@@ -370,8 +371,13 @@ class AccessLogMiddleware:
     ) -> None:
         self.app = asgi3(app)
         self._levels, self._exception_level = _level_table(levels)
+        self._is_enabled_for: Callable[[int], bool] | None = None
         if logger is not None:
             _check_logger(logger, {*self._levels, self._exception_level})
+            # structlog's filtering and stdlib loggers can say up front whether
+            # a level is dropped.  Looked up statically, like _check_logger.
+            if callable(inspect.getattr_static(logger, "is_enabled_for", None)):
+                self._is_enabled_for = logger.is_enabled_for
         else:
             logger = structlog.get_logger("asgi_kit.access")
         self.logger = logger
@@ -497,6 +503,9 @@ class AccessLogMiddleware:
         disconnected: bool,
         exc: BaseException | None,
     ) -> None:
+        level = self._level(status, exc)
+        if level is None:
+            return
         head = {
             "method": scope.get("method"),
             "path": scope["path"],
@@ -505,10 +514,18 @@ class AccessLogMiddleware:
         }
         fields = self._fields(scope, head, request_bytes, response_bytes, disconnected)
         if exc is not None:
-            getattr(self.logger, self._exception_level)(self.event, exc_info=exc, **fields)
+            fields["exc_info"] = exc
+        getattr(self.logger, level)(self.event, **fields)
+
+    def _level(self, status: int | None, exc: BaseException | None) -> str | None:
+        """The level method to call, or None when the logger would drop the event."""
+        if exc is not None:
+            level = self._exception_level
         else:
             level = self._levels[status // 100 if status is not None and 0 < status < 600 else 0]
-            getattr(self.logger, level)(self.event, **fields)
+        if self._is_enabled_for is not None and not self._is_enabled_for(_LEVEL_NUMBERS[level]):
+            return None  # filtered out: do not even build the fields
+        return level
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = perf_counter()
@@ -563,19 +580,15 @@ class AccessLogMiddleware:
                     status = 500
             raise
         finally:
-            head = {
-                "path": scope["path"],
-                "status": status,
-                "close_code": close_code,
-                "duration_ms": round((perf_counter() - start) * 1000.0, 3),
-            }
-            fields = self._fields(scope, head, bytes_in, bytes_out, disconnected)
-            if exc is not None:
-                getattr(self.logger, self._exception_level)(
-                    self.websocket_event, exc_info=exc, **fields
-                )
-            else:
-                level = self._levels[
-                    status // 100 if status is not None and 0 < status < 600 else 0
-                ]
+            level = self._level(status, exc)
+            if level is not None:
+                head = {
+                    "path": scope["path"],
+                    "status": status,
+                    "close_code": close_code,
+                    "duration_ms": round((perf_counter() - start) * 1000.0, 3),
+                }
+                fields = self._fields(scope, head, bytes_in, bytes_out, disconnected)
+                if exc is not None:
+                    fields["exc_info"] = exc
                 getattr(self.logger, level)(self.websocket_event, **fields)

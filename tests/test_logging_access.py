@@ -554,3 +554,28 @@ async def test_app_returning_mid_response_without_disconnect_is_not_flagged() ->
     with capture_logs() as logs:
         await call_http(AccessLogMiddleware(truncated), disconnect_after_body=False)
     assert logs[0]["status"] == 200 and logs[0]["disconnected"] is False
+
+
+async def test_filtered_levels_are_skipped_before_building_fields() -> None:
+    out = io.StringIO()
+    logger = structlog.wrap_logger(
+        structlog.PrintLogger(out),
+        processors=[structlog.processors.JSONRenderer()],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+    ).bind()
+    app = AccessLogMiddleware(body_app(), logger=logger)
+    assert app._is_enabled_for is not None
+    await call_http(app, path="/ok")
+    await call_http(AccessLogMiddleware(body_app(503), logger=logger), path="/down")
+    assert [json.loads(line)["path"] for line in out.getvalue().splitlines()] == ["/down"]
+
+    class Refusing:
+        def is_enabled_for(self, level: int) -> bool:
+            return False
+
+        def info(self, event: str, **kw: Any) -> None:
+            raise AssertionError("must not be called")
+
+        error = info
+
+    await call_http(AccessLogMiddleware(body_app(), logger=Refusing()))
