@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from typing import Any
 
@@ -27,6 +28,19 @@ def _dropping_logger() -> Any:
     return structlog.wrap_logger(
         structlog.ReturnLogger(),
         wrapper_class=structlog.make_filtering_bound_logger(logging.CRITICAL),
+    ).bind()
+
+
+def _json_logger() -> Any:
+    """A realistic set-up: merge contextvars, level, JSON, written to /dev/null."""
+    return structlog.wrap_logger(
+        structlog.PrintLogger(open(os.devnull, "w")),  # open for the whole run
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.JSONRenderer(),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
     ).bind()
 
 
@@ -67,5 +81,10 @@ def scenarios() -> list[Scenario]:
             "access log: structlog logger filtering the level out",
             bare=bare,
             ours=AccessLogMiddleware(bare, logger=_dropping_logger()),
+        ),
+        Scenario(
+            "access log: structlog JSON to /dev/null",
+            bare=bare,
+            ours=AccessLogMiddleware(bare, logger=_json_logger()),
         ),
     ]
