@@ -50,9 +50,6 @@ __all__ = [
 
 # --------------------------------------------------------------------------- request id
 
-#: The request id of the request being handled in this context, or None.
-_REQUEST_ID: ContextVar[str | None] = ContextVar("asgi_kit.request_id", default=None)
-
 #: Key under which the id is bound in structlog's contextvars and ``scope["state"]``.
 REQUEST_ID_KEY = "request_id"
 
@@ -65,11 +62,15 @@ MAX_ID_LENGTH = 128
 def get_request_id() -> str | None:
     """The current request's id, or None outside a request.
 
-    Set by :class:`RequestIDMiddleware` for the duration of each request and
-    reset afterwards; usable from code that does not use structlog (stdlib
-    logging filters, Sentry tags, outgoing HTTP calls, task queues).
+    This is the ``request_id`` bound in :mod:`structlog.contextvars`, which
+    :class:`RequestIDMiddleware` sets for the duration of each request and
+    resets afterwards: one source of truth for logs and code.  Usable from
+    code that does not log with structlog (stdlib logging filters, Sentry
+    tags, outgoing HTTP calls, task payloads); code outside a request (a
+    task worker) can bind its own ``request_id`` and this returns it.
     """
-    return _REQUEST_ID.get()
+    value = _STRUCTLOG_REQUEST_ID.get()
+    return None if value is ... else value  # structlog's "unbound" marker
 
 
 def is_valid_request_id(value: str) -> bool:
@@ -244,19 +245,18 @@ class RequestIDMiddleware:
                 # message or header list, which would grow on every request.
                 headers = message.get("headers") or ()
                 if header_value(headers, header) is None:
-                    new_headers = list(headers)
+                    message = {**message, "headers": [*headers, (header, encoded)]}
                 else:
-                    new_headers = [
+                    kept = [
                         (k, v)
                         for k, v in headers
                         if not (len(k) == header_len and k.lower() == header)
                     ]
-                new_headers.append((header, encoded))
-                message = {**message, "headers": new_headers}
+                    kept.append((header, encoded))
+                    message = {**message, "headers": kept}
             await send(message)
 
-        own_token = _REQUEST_ID.set(request_id)
-        structlog_token = _STRUCTLOG_REQUEST_ID.set(request_id)
+        token = _STRUCTLOG_REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         except Exception:
@@ -271,8 +271,7 @@ class RequestIDMiddleware:
                     pass  # the client is gone; the original error still propagates
             raise
         finally:
-            _STRUCTLOG_REQUEST_ID.reset(structlog_token)
-            _REQUEST_ID.reset(own_token)
+            _STRUCTLOG_REQUEST_ID.reset(token)
 
 
 # --------------------------------------------------------------------------- access log
@@ -478,7 +477,7 @@ class AccessLogMiddleware:
         fields["user_agent"] = None if user_agent is None else user_agent.decode("latin-1")
         fields["http_version"] = scope.get("http_version")
         fields["scheme"] = scope.get("scheme")
-        fields["request_id"] = request_id if request_id is not None else _REQUEST_ID.get()
+        fields["request_id"] = request_id if request_id is not None else get_request_id()
         fields["disconnected"] = disconnected
         if self.log_query_string:
             query = scope.get("query_string")
