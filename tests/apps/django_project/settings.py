@@ -18,6 +18,7 @@ MIDDLEWARE = [
     "tests.apps.django_project.adapters.RouteHeader",
     "tests.apps.django_project.adapters.CookieSetter",
     "tests.apps.django_project.adapters.UpperCaseBody",
+    "tests.apps.django_project.adapters.GunzipLazy",
 ]
 
 ASGI_KIT = {
