@@ -535,3 +535,45 @@ def test_background_loop_survives_many_wsgi_requests() -> None:
         assert response.status_code == 200
         seen.add(json.loads(response.content)["thread"])
     assert seen == {threading.get_ident()}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_stream_closed_early_stops_the_view_iterator(kind: str) -> None:
+    with override_settings(MIDDLEWARE=[P + "AddHeader", P + "UpperCaseBody"]):
+        if kind == "wsgi":
+
+            def run() -> None:
+                response = Client().get("/stream", headers={"X-Upper": "1"})
+                iterator = iter(response.streaming_content)
+                assert next(iterator) == b"CHUNK 0\n"
+                response.close()  # what a WSGI server does when the client leaves
+
+            await asyncio.to_thread(run)
+        else:
+            response = await AsyncClient().get("/stream", headers={"X-Upper": "1"})
+            iterator = aiter(response.streaming_content)
+            assert await anext(iterator) == b"CHUNK 0\n"
+            await iterator.aclose()  # type: ignore[attr-defined]
+            await asyncio.to_thread(response.close)
+        for _ in range(100):
+            if views.PRODUCED.get("sync_closed"):
+                break
+            await asyncio.sleep(0.01)
+    assert views.PRODUCED.get("sync_closed") == 1
+    assert views.PRODUCED["sync"] < 5
+    # The adapter is still healthy afterwards.
+    assert (await fetch(kind, "GET", "/json")).status == 200
+
+
+async def test_route_middleware_publishes_route_for_wrapping_asgi_middleware() -> None:
+    from django.core.asgi import get_asgi_application
+
+    with override_settings(MIDDLEWARE=["asgi_kit.contrib.django.RouteMiddleware"]):
+        app = mw.RouteHeaderMiddleware(get_asgi_application())
+        result = await call_http(app, "GET", "/api/items/9")
+        assert result.status == 200
+        assert result.header("x-route") == "/api/items/<int:pk>"
+        missing = await call_http(app, "GET", "/nowhere")
+        assert missing.header("x-route") == "-"
+        sync_result = await fetch("wsgi", "GET", "/items/1")  # no ASGI scope: a no-op
+        assert sync_result.status == 200

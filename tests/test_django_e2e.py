@@ -92,7 +92,7 @@ def test_django_asgi_under_real_servers(live_server: LiveServerFactory) -> None:
 
 
 class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass
 
 

@@ -39,10 +39,10 @@ from django.conf import settings  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 from django.utils.module_loading import import_string  # type: ignore[import-untyped]
 
-from asgi_kit._http import asgi3
+from asgi_kit._http import ROUTE_KEY, asgi3
 from asgi_kit.types import ASGIApp
 
-from ._django_exchange import AsyncExchange, SyncExchange, build_scope, view_app
+from ._django_exchange import AsyncExchange, SyncExchange, build_scope, route_of, view_app
 
 __all__ = [
     "AccessLogMiddleware",
@@ -53,6 +53,7 @@ __all__ = [
     "ProxyHeadersMiddleware",
     "RateLimitMiddleware",
     "RequestIDMiddleware",
+    "RouteMiddleware",
     "SessionMiddleware",
     "TracingMiddleware",
     "asgi_middleware",
@@ -169,6 +170,49 @@ class DjangoASGIMiddleware:
 
     def __repr__(self) -> str:
         return f"<{self._label()} wrapping {self.asgi_app!r}>"
+
+
+class RouteMiddleware:
+    """Publish Django's route template in the ASGI server's scope.
+
+    For the *wrapping* way (ASGI middleware around ``get_asgi_application()``):
+    list it first in ``MIDDLEWARE`` and, after the view ran, it stores
+    ``request.resolver_match.route`` (as ``"/items/<int:pk>"``) under
+    ``scope["asgi_kit.route"]`` of the scope Django's ASGI handler received,
+    where asgi_kit's tracing and metrics middleware read it.  Under the WSGI
+    handler there is no ASGI scope and it does nothing.  The adapters in this
+    module set the route for the middleware they run themselves.
+    """
+
+    sync_capable: ClassVar[bool] = True
+    async_capable: ClassVar[bool] = True
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
+            markcoroutinefunction(self)
+
+    def __call__(self, request: Any) -> Any:
+        if self.is_async:
+            return self._acall(request)
+        scope = request.__dict__.get("scope")
+        response = self.get_response(request)
+        _publish_route(request, scope)
+        return response
+
+    async def _acall(self, request: Any) -> Any:
+        scope = request.__dict__.get("scope")
+        response = await self.get_response(request)
+        _publish_route(request, scope)
+        return response
+
+
+def _publish_route(request: Any, scope: Any) -> None:
+    if isinstance(scope, dict):
+        route = route_of(request, scope)
+        if route is not None:
+            scope[ROUTE_KEY] = route
 
 
 def _check_options(

@@ -90,11 +90,14 @@ def stream_view(request: HttpRequest) -> StreamingHttpResponse:
     PRODUCED["sync"] = 0
 
     def chunks() -> Iterator[bytes]:
-        for i in range(5):
-            if delay and i:
-                time.sleep(delay)
-            PRODUCED["sync"] += 1
-            yield f"chunk {i}\n".encode()
+        try:
+            for i in range(5):
+                if delay and i:
+                    time.sleep(delay)
+                PRODUCED["sync"] += 1
+                yield f"chunk {i}\n".encode()
+        finally:
+            PRODUCED["sync_closed"] = 1
 
     return StreamingHttpResponse(chunks(), content_type="text/plain")
 
