@@ -20,6 +20,8 @@ import types
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tests.apps.django_project import configure
 
@@ -577,3 +579,56 @@ async def test_route_middleware_publishes_route_for_wrapping_asgi_middleware() -
         assert missing.header("x-route") == "-"
         sync_result = await fetch("wsgi", "GET", "/items/1")  # no ASGI scope: a no-op
         assert sync_result.status == 200
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("kind", KINDS)
+async def test_body_kept_by_the_middleware_leaves_the_view_an_empty_body(kind: str) -> None:
+    body = _compressible(150_000)
+    with override_settings(MIDDLEWARE=[P + "BodyPeek"]):
+        result = await fetch(
+            kind, "POST", "/echo", data=body, content_type="application/octet-stream"
+        )
+    assert result["X-Peeked"] == str(len(body))
+    assert result.body == b""
+    assert result["X-Body-Length"] == "0"
+
+
+header_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"),
+    max_size=40,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    headers=st.dictionaries(
+        st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,15}", fullmatch=True), header_text, max_size=6
+    ),
+    remote_port=st.one_of(st.none(), header_text, st.integers(-5, 70000)),
+    server_port=st.one_of(header_text, st.integers(0, 70000)),
+    query=header_text,
+)
+def test_scope_from_any_wsgi_request_never_fails(
+    headers: dict[str, str], remote_port: Any, server_port: Any, query: str
+) -> None:
+    from django.test import RequestFactory
+
+    from asgi_kit.contrib._django_exchange import build_scope
+
+    extra = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()}
+    request = RequestFactory().get("/p", QUERY_STRING=query, SERVER_PORT=server_port, **extra)
+    if remote_port is None:
+        request.META.pop("REMOTE_PORT", None)
+    else:
+        request.META["REMOTE_PORT"] = remote_port
+    scope = build_scope(request)
+    assert scope["type"] == "http"
+    assert scope["method"] == "GET"
+    for name, value in scope["headers"]:
+        assert isinstance(name, bytes) and name == name.lower()
+        assert isinstance(value, bytes)
+    host, port = scope["client"]
+    assert isinstance(host, str) and isinstance(port, int)
+    assert isinstance(scope["server"][1], int)
+    assert isinstance(scope["query_string"], bytes)

@@ -107,7 +107,7 @@ def _scope_from_meta(request: Any) -> Scope:
             name = key.replace("_", "-").lower()
         else:
             continue
-        headers.append((name.encode("latin-1"), str(value).encode("latin-1")))
+        headers.append((name.encode("latin-1"), _wsgi_bytes(value)))
     protocol = str(meta.get("SERVER_PROTOCOL") or "HTTP/1.1")
     remote = meta.get("REMOTE_ADDR")
     client = (str(remote), _port(meta.get("REMOTE_PORT"))) if remote else None
@@ -122,7 +122,7 @@ def _scope_from_meta(request: Any) -> Scope:
         "scheme": str(meta.get("wsgi.url_scheme") or "http"),
         "path": path,
         "raw_path": escape_uri_path(path).encode("ascii"),
-        "query_string": str(meta.get("QUERY_STRING") or "").encode("latin-1"),
+        "query_string": _wsgi_bytes(meta.get("QUERY_STRING") or ""),
         "root_path": str(meta.get("SCRIPT_NAME") or ""),
         "headers": headers,
         "client": client,
@@ -130,6 +130,15 @@ def _scope_from_meta(request: Any) -> Scope:
         "extensions": {},
         "state": {},
     }
+
+
+def _wsgi_bytes(value: object) -> bytes:
+    # PEP 3333 strings carry bytes as latin-1; test clients may pass any text.
+    text = str(value)
+    try:
+        return text.encode("latin-1")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "replace")
 
 
 def _port(value: object) -> int:
@@ -260,6 +269,7 @@ class Exchange:
         self.body_done = False
         self.finished = False
         self.head_sent = False
+        self._start: Message | None = None
         self._complete: asyncio.Event | None = None
         scope[EXCHANGE_KEY] = self
 
@@ -289,17 +299,18 @@ class Exchange:
     async def receive(self) -> Message:
         """The ``receive`` the wrapped middleware gets: the request body, then disconnect."""
         if not self.body_done:
-            self.body_started = True
             request = self.request
-            preread = request.__dict__.get("_body")
-            if preread is not None:
-                self.body_done = True
-                return {"type": "http.request", "body": preread, "more_body": False}
-            if request._read_started or not _may_have_body(request.META):
-                # Nothing to read, or an earlier Django middleware already
-                # streamed it (multipart parsing): there is no body left.
-                self.body_done = True
-                return dict(_EMPTY_REQUEST)
+            if not self.body_started:
+                self.body_started = True
+                preread = request.__dict__.get("_body")
+                if preread is not None:
+                    self.body_done = True
+                    return {"type": "http.request", "body": preread, "more_body": False}
+                if request._read_started or not _may_have_body(request.META):
+                    # Nothing to read, or an earlier Django middleware already
+                    # streamed it (multipart parsing): there is no body left.
+                    self.body_done = True
+                    return dict(_EMPTY_REQUEST)
             chunk = await self.read_body(READ_CHUNK)
             if not chunk:
                 self.body_done = True
@@ -315,11 +326,11 @@ class Exchange:
         """The ``send`` the wrapped middleware gets; it becomes the Django response."""
         kind = message.get("type")
         if kind == "http.response.start":
-            if self.head_sent or getattr(self, "_start", None) is not None:
+            if self._start is not None:
                 raise RuntimeError("http.response.start sent twice")
-            self._start: Message | None = message
+            self._start = message
         elif kind == "http.response.body":
-            start = getattr(self, "_start", None)
+            start = self._start
             if start is None:
                 raise RuntimeError("http.response.body sent before http.response.start")
             if self.finished:
@@ -364,7 +375,12 @@ class Exchange:
     async def replace_body(self, receive: Receive) -> None:
         """Make what the middleware passes on through ``receive`` the request body."""
         request = self.request
-        message = await receive()
+        if receive == self.receive and self.body_done:
+            # The middleware read the whole body and kept it: as for an ASGI
+            # app, nothing is left to read.
+            message: Message = dict(_EMPTY_REQUEST)
+        else:
+            message = await receive()
         if message.get("type") == "http.disconnect":
             from django.core.exceptions import RequestAborted  # type: ignore[import-untyped]
 

@@ -228,6 +228,28 @@ class GunzipRequestMiddleware:
         await self.app(scope, lazy_receive, send)
 
 
+class BodyPeekMiddleware:
+    """Reads the whole request body itself and passes the original ``receive`` on."""
+
+    def __init__(self, app: AnyASGIApp) -> None:
+        self.app = asgi3(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        size = 0
+        while True:
+            message = await receive()
+            size += len(message.get("body", b""))
+            if not message.get("more_body"):
+                break
+
+        async def send_wrapper(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders.from_message(message).set(b"x-peeked", str(size).encode())
+            await send(message)
+
+        await self.app(scope, receive, send_wrapper)
+
+
 class RequiredOptionMiddleware:
     """Has a required option and validates another (for configuration errors)."""
 
