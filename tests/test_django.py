@@ -20,22 +20,17 @@ import types
 from typing import Any
 
 import pytest
+from asgiref.sync import iscoroutinefunction
+from django.core.exceptions import ImproperlyConfigured
+from django.http import JsonResponse
+from django.test import AsyncClient, Client, override_settings
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tests.apps.django_project import configure
-
-configure()
-
-from asgiref.sync import iscoroutinefunction  # noqa: E402
-from django.core.exceptions import ImproperlyConfigured  # noqa: E402
-from django.http import JsonResponse  # noqa: E402
-from django.test import AsyncClient, Client, override_settings  # noqa: E402
-from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart  # noqa: E402
-
-import asgi_kit.contrib.django as dj  # noqa: E402
-from tests._support.asgi import call_http  # noqa: E402
-from tests.apps.django_project import adapters, mw, views  # noqa: E402
+import asgi_kit.contrib.django as dj
+from tests._support.asgi import call_http
+from tests.apps.django_project import adapters, configure, mw, views
 
 KINDS = ("wsgi", "asgi")
 NINE = {
@@ -54,6 +49,9 @@ P = "tests.apps.django_project.adapters."
 
 @pytest.fixture(autouse=True)
 def _reset() -> None:
+    # Configured here, not at import: collecting this module must not fix
+    # Django's settings for other test modules.
+    configure()
     views.CALLS.clear()
     views.PRODUCED.clear()
 
