@@ -16,7 +16,8 @@ import statistics
 import time
 from typing import Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction
+from asgiref.sync import iscoroutinefunction
+from django.utils.decorators import sync_and_async_middleware
 
 from asgi_kit._http import MutableHeaders, asgi3
 
@@ -51,29 +52,19 @@ def sync_function_middleware(get_response: Any) -> Any:
     return middleware
 
 
-class AsyncCapableMiddleware:
+@sync_and_async_middleware
+def async_capable_middleware(get_response: Any) -> Any:
     """The same work as a sync- and async-capable Django middleware."""
+    if iscoroutinefunction(get_response):
 
-    sync_capable = True
-    async_capable = True
+        async def amiddleware(request: Any) -> Any:
+            response = await get_response(request)
+            response["X-Added"] = "1"
+            return response
 
-    def __init__(self, get_response: Any) -> None:
-        self.get_response = get_response
-        self.is_async = iscoroutinefunction(get_response)
-        if self.is_async:
-            markcoroutinefunction(self)
+        return amiddleware
 
-    def __call__(self, request: Any) -> Any:
-        if self.is_async:
-            return self._acall(request)
-        response = self.get_response(request)
-        response["X-Added"] = "1"
-        return response
-
-    async def _acall(self, request: Any) -> Any:
-        response = await self.get_response(request)
-        response["X-Added"] = "1"
-        return response
+    return sync_function_middleware(get_response)
 
 
 def json_view(request: Any) -> Any:
@@ -124,7 +115,7 @@ MIDDLEWARE = {
     "bare": [],
     "asgi_kit": [ADAPTER],
     "sync function middleware": [f"{__name__}.sync_function_middleware"],
-    "async-capable middleware": [f"{__name__}.AsyncCapableMiddleware"],
+    "async-capable middleware": [f"{__name__}.async_capable_middleware"],
 }
 
 
@@ -239,7 +230,7 @@ def report(requests: int = 2000, rounds: int = 5) -> str:
         base = timer(get_response)
         ours = _median_overhead(timer(adapted(get_response)), base, requests, rounds)
         native = _median_overhead(
-            timer(AsyncCapableMiddleware(get_response)), base, requests, rounds
+            timer(async_capable_middleware(get_response)), base, requests, rounds
         )
         rows.append(f"| {mode} | {ours:.1f} | {native:.1f} |")
     return "\n".join(

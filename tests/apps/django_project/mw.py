@@ -23,15 +23,14 @@ from asgi_kit.types import AnyASGIApp, Message, Receive, Scope, Send
 REQUEST_TAG: contextvars.ContextVar[str] = contextvars.ContextVar("request_tag", default="")
 
 
-class AddHeaderMiddleware:
-    """Adds one response header and reports how the content type name was written."""
+class StartHook:
+    """Base: calls :meth:`on_start` with the response headers of every HTTP response."""
 
-    def __init__(self, app: AnyASGIApp, name: str = "x-added", value: str = "yes") -> None:
-        if not isinstance(value, str):
-            raise TypeError(f"value must be a string, got {value!r}")
+    def __init__(self, app: AnyASGIApp) -> None:
         self.app = asgi3(app)
-        self.name = normalize_header_name(name, "name")
-        self.value = value.encode("latin-1")
+
+    def on_start(self, scope: Scope, headers: MutableHeaders) -> None:
+        raise NotImplementedError
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -40,14 +39,27 @@ class AddHeaderMiddleware:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders.from_message(message)
-                headers.set(self.name, self.value)
-                for key, _ in list(headers):
-                    if key.lower() == b"content-type":
-                        headers.set(b"x-content-type-name", key)
+                self.on_start(scope, MutableHeaders.from_message(message))
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
+
+
+class AddHeaderMiddleware(StartHook):
+    """Adds one response header and reports how the content type name was written."""
+
+    def __init__(self, app: AnyASGIApp, name: str = "x-added", value: str = "yes") -> None:
+        if not isinstance(value, str):
+            raise TypeError(f"value must be a string, got {value!r}")
+        super().__init__(app)
+        self.name = normalize_header_name(name, "name")
+        self.value = value.encode("latin-1")
+
+    def on_start(self, scope: Scope, headers: MutableHeaders) -> None:
+        headers.set(self.name, self.value)
+        for key, _ in list(headers):
+            if key.lower() == b"content-type":
+                headers.set(b"x-content-type-name", key)
 
 
 class ShortCircuitMiddleware:
@@ -111,46 +123,23 @@ class UpperCaseBodyMiddleware:
         await self.app(scope, receive, send_wrapper)
 
 
-class RouteHeaderMiddleware:
+class RouteHeaderMiddleware(StartHook):
     """Reports the route template it sees at ``http.response.start`` (like metrics)."""
 
-    def __init__(self, app: AnyASGIApp) -> None:
-        self.app = asgi3(app)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                route = route_template(scope) or "-"
-                MutableHeaders.from_message(message).set(b"x-route", route.encode())
-            await send(message)
-
-        await self.app(scope, receive, send_wrapper)
+    def on_start(self, scope: Scope, headers: MutableHeaders) -> None:
+        headers.set(b"x-route", (route_template(scope) or "-").encode())
 
 
-class CookieSetterMiddleware:
+class CookieSetterMiddleware(StartHook):
     """Adds two ``Set-Cookie`` lines to every response (like sessions)."""
 
     def __init__(self, app: AnyASGIApp, name: str = "mw") -> None:
-        self.app = asgi3(app)
+        super().__init__(app)
         self.name = name.encode()
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders.from_message(message)
-                headers.add(b"set-cookie", self.name + b"=one; Path=/; HttpOnly; SameSite=Lax")
-                headers.add(b"set-cookie", self.name + b"2=two; Path=/sub; Partitioned; Secure")
-            await send(message)
-
-        await self.app(scope, receive, send_wrapper)
+    def on_start(self, scope: Scope, headers: MutableHeaders) -> None:
+        headers.add(b"set-cookie", self.name + b"=one; Path=/; HttpOnly; SameSite=Lax")
+        headers.add(b"set-cookie", self.name + b"2=two; Path=/sub; Partitioned; Secure")
 
 
 class ContextBinderMiddleware:
@@ -228,11 +217,8 @@ class GunzipRequestMiddleware:
         await self.app(scope, lazy_receive, send)
 
 
-class BodyPeekMiddleware:
+class BodyPeekMiddleware(StartHook):
     """Reads the whole request body itself and passes the original ``receive`` on."""
-
-    def __init__(self, app: AnyASGIApp) -> None:
-        self.app = asgi3(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         size = 0
@@ -241,13 +227,10 @@ class BodyPeekMiddleware:
             size += len(message.get("body", b""))
             if not message.get("more_body"):
                 break
+        await super().__call__({**scope, "peeked": size}, receive, send)
 
-        async def send_wrapper(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                MutableHeaders.from_message(message).set(b"x-peeked", str(size).encode())
-            await send(message)
-
-        await self.app(scope, receive, send_wrapper)
+    def on_start(self, scope: Scope, headers: MutableHeaders) -> None:
+        headers.set(b"x-peeked", str(scope["peeked"]).encode())
 
 
 class RequiredOptionMiddleware:

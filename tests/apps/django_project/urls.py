@@ -11,16 +11,17 @@ api = [
     re_path(r"^legacy/(?P<year>[0-9]{4})/$", views.legacy_view),
 ]
 
-urlpatterns = [
-    path("json", views.json_view),
-    path("async-json", views.async_json_view),
-    path("info", views.info_view),
-    path("echo", views.echo_view),
-    path("form", views.form_view),
-    path("limited", views.limited_view),
-    path("boom", views.boom_view),
-    path("stream", views.stream_view),
-    path("async-stream", views.async_stream_view),
-    path("items/<int:pk>", views.item_view),
-    path("api/", include(api)),
-]
+ROUTES = {
+    "json": views.json_view,
+    "async-json": views.async_json_view,
+    "info": views.info_view,
+    "echo": views.echo_view,
+    "form": views.form_view,
+    "limited": views.limited_view,
+    "boom": views.boom_view,
+    "stream": views.stream_view,
+    "async-stream": views.async_stream_view,
+    "items/<int:pk>": views.item_view,
+}
+
+urlpatterns = [*(path(route, view) for route, view in ROUTES.items()), path("api/", include(api))]
