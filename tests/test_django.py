@@ -304,6 +304,21 @@ async def test_middleware_exception_becomes_500(kind: str) -> None:
 
 
 @pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("path", ["/json", "/stream"])
+async def test_exception_after_a_complete_response_is_logged(
+    kind: str, path: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with override_settings(MIDDLEWARE=[P + "RaiseAfter"]):
+        result = await fetch(kind, "GET", path)
+    assert result.status == 200
+    assert result.body.startswith(b"{" if path == "/json" else b"chunk 0")
+    assert any(
+        r.name == "asgi_kit.contrib.django" and "after its response" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+@pytest.mark.parametrize("kind", KINDS)
 async def test_asgi2_middleware(kind: str) -> None:
     with override_settings(MIDDLEWARE=[P + "Legacy"]):
         result = await fetch(kind, "GET", "/json")

@@ -528,8 +528,9 @@ class AsyncExchange(Exchange):
         loop = asyncio.get_running_loop()
         self.loop = loop
         self.head: asyncio.Future[tuple[Message, bytes, bool]] = loop.create_future()
-        # Unbounded, but push_chunk() waits until the consumer took each chunk.
-        self.chunks: asyncio.Queue[object] = asyncio.Queue()
+        # Made for streamed answers only.  Unbounded, but push_chunk() waits
+        # until the consumer took each chunk.
+        self.chunks: asyncio.Queue[object] | None = None
         self.task: asyncio.Task[None] | None = None
 
     async def call_view(self, request: Any) -> Any:
@@ -544,11 +545,13 @@ class AsyncExchange(Exchange):
         return bytes(self.request.read(size))
 
     def deliver_head(self, start: Message, body: bytes, more: bool) -> None:
+        if more:
+            self.chunks = asyncio.Queue()
         if not self.head.done():
             self.head.set_result((start, body, more))
 
     async def push_chunk(self, body: bytes, more: bool) -> None:
-        if body:
+        if body and self.chunks is not None:
             self.chunks.put_nowait(body)
             await self.chunks.join()
 
@@ -557,6 +560,10 @@ class AsyncExchange(Exchange):
             if exc is None:
                 exc = RuntimeError("the ASGI middleware returned without sending a response")
             self.head.set_exception(exc)
+            return
+        if self.chunks is None:  # complete answer: run() awaits the task itself
+            if exc is not None and not isinstance(exc, asyncio.CancelledError):
+                logger.error("ASGI middleware raised after its response", exc_info=exc)
             return
         if exc is not None and not isinstance(exc, asyncio.CancelledError):
             if self.finished:
@@ -581,10 +588,12 @@ class AsyncExchange(Exchange):
             self.loop.call_soon_threadsafe(task.cancel)
 
     async def stream(self) -> AsyncIterator[bytes]:
+        chunks = self.chunks
+        assert chunks is not None
         try:
             while True:
-                item = await self.chunks.get()
-                self.chunks.task_done()
+                item = await chunks.get()
+                chunks.task_done()
                 if item is _DONE:
                     break
                 if isinstance(item, BaseException):

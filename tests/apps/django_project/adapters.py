@@ -20,6 +20,7 @@ GunzipLazy = asgi_middleware(mw.GunzipRequestMiddleware)
 GunzipEager = asgi_middleware(mw.GunzipRequestMiddleware, eager=True)
 BodyPeek = asgi_middleware(mw.BodyPeekMiddleware)
 Failing = asgi_middleware(mw.FailingMiddleware)
+RaiseAfter = asgi_middleware(mw.RaiseAfterResponseMiddleware)
 Legacy = asgi_middleware(mw.LegacyASGI2Middleware)
 Missing = asgi_middleware("tests.apps.django_project.no_such_module.Middleware")
 

@@ -256,6 +256,17 @@ class FailingMiddleware:
         raise RuntimeError("middleware exploded")
 
 
+class RaiseAfterResponseMiddleware:
+    """Raises once the response is complete (the response must stand)."""
+
+    def __init__(self, app: AnyASGIApp) -> None:
+        self.app = asgi3(app)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
+        raise RuntimeError("after the response")
+
+
 class LegacyASGI2Middleware:
     """An ASGI 2 (double-callable) middleware adding ``x-asgi2: yes``."""
 
