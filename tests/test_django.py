@@ -640,3 +640,21 @@ def test_scope_from_any_wsgi_request_never_fails(
     assert isinstance(host, str) and isinstance(port, int)
     assert isinstance(scope["server"][1], int)
     assert isinstance(scope["query_string"], bytes)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_concurrent_requests_do_not_mix(kind: str) -> None:
+    paths = [f"/info?n={i}" for i in range(12)]
+    results = await asyncio.gather(*(fetch(kind, "GET", p) for p in paths))
+    for i, result in enumerate(results):
+        info = result.json()
+        assert result.status == 200
+        assert info["n"] == str(i)
+        assert info["tag"] == "tag-/info"
+        assert info["structlog"] == {"request_id": "rid-1"}
+    assert len({r.thread for r in results}) >= (2 if kind == "wsgi" else 1)
+    # No reference cycle through the scope once a complete response is built.
+    for result in results:
+        scope = result.response.wsgi_request.asgi_scope if kind == "wsgi" else None
+        if scope is not None:
+            assert "asgi_kit.django.exchange" not in scope

@@ -270,6 +270,7 @@ class Exchange:
         self.finished = False
         self.head_sent = False
         self._start: Message | None = None
+        self.inner_scope: Scope | None = None
         self._complete: asyncio.Event | None = None
         scope[EXCHANGE_KEY] = self
 
@@ -347,6 +348,12 @@ class Exchange:
         # Other message types (trailers, debug ...) were not offered in the
         # scope's extensions; like a server that does not know them, ignore.
 
+    def release(self) -> None:
+        """Drop the scopes' references to this exchange (no cycle left for the GC)."""
+        for scope in (self.scope, self.inner_scope):
+            if scope is not None and scope.get(EXCHANGE_KEY) is self:
+                del scope[EXCHANGE_KEY]
+
     def _mark_finished(self) -> None:
         self.finished = True
         if self._complete is not None:
@@ -358,6 +365,7 @@ class Exchange:
         """Carry what the middleware changed in the scope over to the request."""
         request = self.request
         request.asgi_scope = scope
+        self.inner_scope = scope
         if "scope" in request.__dict__:
             request.scope = scope  # ASGIRequest: request.scope["session"], scheme
         base = self.scope
@@ -603,6 +611,7 @@ class AsyncExchange(Exchange):
                 await self.task
         finally:
             self.abort()
+            self.release()
 
     def streaming(self, first: bytes) -> AsyncIterator[bytes]:
         async def chunks() -> AsyncIterator[bytes]:
@@ -632,6 +641,8 @@ class AsyncExchange(Exchange):
         response = self.build_response(start, body, more, self.streaming(body) if more else None)
         if more:
             response._resource_closers.insert(0, self.abort)
+        else:
+            self.release()
         return response
 
 
@@ -775,6 +786,7 @@ class SyncExchange(Exchange):
         finally:
             if not ended:
                 self.abort()
+            self.release()
 
     def single(self, body: bytes) -> Any:
         return [body] if body else []
@@ -801,7 +813,10 @@ class SyncExchange(Exchange):
             self.abort()
             raise
         stream = self.stream(body) if more else None
-        return self.build_response(start_message, body, more, stream)
+        response = self.build_response(start_message, body, more, stream)
+        if not more:
+            self.release()
+        return response
 
 
 async def view_app(scope: Scope, receive: Receive, send: Send) -> None:

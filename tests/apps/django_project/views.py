@@ -28,6 +28,7 @@ def _describe(request: HttpRequest) -> dict[str, Any]:
     scope = getattr(request, "scope", None)
     return {
         "path": request.path,
+        "n": request.GET.get("n"),
         "method": request.method,
         "tag": REQUEST_TAG.get(),
         "structlog": structlog.contextvars.get_contextvars(),
