@@ -209,6 +209,11 @@ def test_configuration_error_surfaces_at_django_start_up() -> None:
         Client().get("/json")
 
 
+def test_base_class_without_middleware_is_improperly_configured() -> None:
+    with pytest.raises(ImproperlyConfigured, match="no ASGI middleware to run"):
+        dj.DjangoASGIMiddleware(_get_response)
+
+
 def test_factory_rejects_bad_targets() -> None:
     with pytest.raises(ValueError, match="dotted"):
         dj.asgi_middleware("NoDots")

@@ -98,7 +98,12 @@ class DjangoASGIMiddleware:
 
     @classmethod
     def _factory(cls) -> Callable[..., Any]:
-        target = cls.asgi_middleware
+        target: str | Callable[..., Any] | None = getattr(cls, "asgi_middleware", None)
+        if target is None:
+            raise ImproperlyConfigured(
+                f"{cls._label()}: no ASGI middleware to run; build the class with "
+                "asgi_middleware() or set its asgi_middleware attribute"
+            )
         if not isinstance(target, str):
             return target
         try:
