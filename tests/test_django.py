@@ -663,3 +663,57 @@ async def test_concurrent_requests_do_not_mix(kind: str) -> None:
         scope = result.response.wsgi_request.asgi_scope if kind == "wsgi" else None
         if scope is not None:
             assert "asgi_kit.django.exchange" not in scope
+
+
+async def test_client_disconnect_under_asgi_cancels_middleware_and_view() -> None:
+    from django.core.asgi import get_asgi_application
+
+    from tests._support.asgi import http_scope
+
+    app = get_asgi_application()
+    sent: list[Any] = []
+    calls = 0
+
+    async def receive() -> Any:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            return {"type": "http.request", "body": b"", "more_body": False}
+        while not views.CALLS.get("slow_started"):
+            await asyncio.sleep(0.01)
+        return {"type": "http.disconnect"}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    await asyncio.wait_for(app(http_scope("GET", "/slow"), receive, send), timeout=5)
+    assert views.CALLS.get("slow_cancelled") == 1
+    assert sent == []
+
+
+def test_background_loop_is_replaced_after_fork() -> None:
+    import os
+
+    client = Client()
+    assert client.get("/json").status_code == 200
+    pid = os.fork()
+    if pid == 0:  # child: the parent's loop thread did not survive the fork
+        code = 1
+        try:
+            code = 0 if Client().get("/json").status_code == 200 else 2
+        finally:
+            os._exit(code)
+    import signal
+    import time
+
+    deadline = time.monotonic() + 30
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child hung")
+        time.sleep(0.02)
+    assert os.waitstatus_to_exitcode(status) == 0

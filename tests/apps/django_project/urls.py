@@ -22,6 +22,7 @@ ROUTES = {
     "stream": views.stream_view,
     "async-stream": views.async_stream_view,
     "items/<int:pk>": views.item_view,
+    "slow": views.slow_view,
 }
 
 urlpatterns = [*(path(route, view) for route, view in ROUTES.items()), path("api/", include(api))]

@@ -55,6 +55,17 @@ async def async_json_view(request: HttpRequest) -> JsonResponse:
     return JsonResponse(_describe(request))
 
 
+async def slow_view(request: HttpRequest) -> JsonResponse:
+    """Sleeps; records whether it was cancelled (client gone)."""
+    CALLS["slow_started"] = 1
+    try:
+        await asyncio.sleep(2)
+    except asyncio.CancelledError:
+        CALLS["slow_cancelled"] = 1
+        raise
+    return JsonResponse({"slept": True})
+
+
 def item_view(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"pk": pk})
 
