@@ -717,3 +717,37 @@ def test_background_loop_is_replaced_after_fork() -> None:
             pytest.fail("the forked child hung")
         time.sleep(0.02)
     assert os.waitstatus_to_exitcode(status) == 0
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_stream_closed_before_it_started_stops_the_middleware(kind: str) -> None:
+    from asgi_kit.contrib import _django_exchange as ex
+
+    tasks: list[Any] = []
+    original = ex.Exchange.drive
+
+    async def tracking_drive(self: Any, app: Any) -> None:
+        tasks.append(asyncio.current_task())
+        await original(self, app)
+
+    with override_settings(MIDDLEWARE=[P + "UpperCaseBody"]):
+        ex.Exchange.drive = tracking_drive  # type: ignore[method-assign]
+        try:
+            if kind == "wsgi":
+
+                def run() -> None:
+                    response = Client().get("/stream", headers={"X-Upper": "1"})
+                    assert response.streaming
+                    response.close()  # never iterated
+
+                await asyncio.to_thread(run)
+            else:
+                response = await AsyncClient().get("/stream", headers={"X-Upper": "1"})
+                await asyncio.to_thread(response.close)
+        finally:
+            ex.Exchange.drive = original  # type: ignore[method-assign]
+        for _ in range(200):
+            if tasks and all(t.done() for t in tasks):
+                break
+            await asyncio.sleep(0.01)
+    assert tasks and all(t.done() for t in tasks)

@@ -814,7 +814,11 @@ class SyncExchange(Exchange):
             raise
         stream = self.stream(body) if more else None
         response = self.build_response(start_message, body, more, stream)
-        if not more:
+        if more:
+            # response.close() must stop the middleware even when the stream
+            # was never started (closing an unstarted generator runs nothing).
+            response._resource_closers.insert(0, self.abort)
+        else:
             self.release()
         return response
 
