@@ -521,7 +521,9 @@ class _File:
 # --------------------------------------------------------------------------- ASGI directly
 
 
-async def test_wrapping_get_asgi_application_directly() -> None:
+async def test_wrapping_get_asgi_application_directly(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server module sets DJANGO_SETTINGS_MODULE; keep that out of other tests.
+    monkeypatch.setenv("DJANGO_SETTINGS_MODULE", "tests.apps.django_project.settings")
     from tests.apps.django_asgi import wrapped
 
     result = await call_http(wrapped, "GET", "/json")
