@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import ast
 import importlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -98,3 +101,46 @@ def test_example_project_serves_the_full_stack(live_server: LiveServerFactory) -
 
         metrics = client.get("/metrics").text
         assert 'route="/items/<int:pk>"' in metrics
+
+
+WSGI_SCRIPT = """
+import django
+django.setup()
+from django.test import Client
+
+c = Client()
+item = c.get("/items/5")
+assert item.status_code == 200 and item.json() == {"id": 5}, item
+assert item.get("X-Request-ID")
+index = c.get("/", headers={"Accept-Encoding": "gzip"})
+assert index.get("Content-Encoding") == "gzip", index.headers
+preflight = c.options(
+    "/", headers={"Origin": "http://localhost:3000", "Access-Control-Request-Method": "GET"}
+)
+assert preflight.status_code == 200
+assert preflight.get("Access-Control-Allow-Origin") == "http://localhost:3000"
+assert [c.get("/counter").json()["count"] for _ in range(2)] == [1, 2]
+assert [c.get("/limited").status_code for _ in range(6)][5] == 429
+assert 'route="/items/<int:pk>"' in c.get("/metrics").content.decode()
+events = c.get("/events")
+assert events.streaming
+print("ok")
+"""
+
+
+@pytest.mark.skipif(not _all_middleware_available(), reason="not every asgi_kit module exists yet")
+def test_example_project_under_wsgi() -> None:
+    root = Path(__file__).resolve().parents[1]
+    env = dict(os.environ)
+    env["DJANGO_SETTINGS_MODULE"] = "django_project.settings"
+    env["PYTHONPATH"] = os.pathsep.join([str(root), str(root / "examples")])
+    done = subprocess.run(
+        [sys.executable, "-c", WSGI_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=90,
+        env=env,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip().endswith("ok")
