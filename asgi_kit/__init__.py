@@ -5,5 +5,6 @@ Django, Litestar, Quart ...) with no framework dependency.
 """
 
 from ._version import __version__
+from .compression import CompressionMiddleware
 
-__all__ = ["__version__"]
+__all__ = ["CompressionMiddleware", "__version__"]
