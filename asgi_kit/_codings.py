@@ -204,14 +204,16 @@ def negotiate(accept_encoding: str | bytes, encodings: Sequence[str]) -> str | N
     ``encodings`` is the server's preference order, used to break ties between
     equal q-values.  A coding is acceptable when it is listed with ``q > 0``,
     or is not listed while ``*`` is (with ``q > 0``).  ``x-gzip`` counts as
-    ``gzip``.  When a name repeats, its first entry counts.  ``identity`` wins
+    ``gzip`` unless ``gzip`` is listed too.  When a name repeats, its first entry counts.  ``identity`` wins
     only when it is listed explicitly with a higher q than the best coding.
     Returns None (send the body as it is) when nothing is acceptable; malformed
     items are skipped, so a hostile header never raises.
     """
     explicit: dict[str, float] = {}
     for token, q in parse_qvalues(accept_encoding):
-        explicit.setdefault("gzip" if token == "x-gzip" else token, q)
+        explicit.setdefault(token, q)
+    if "x-gzip" in explicit:  # an alias: an explicit "gzip" entry wins over it
+        explicit.setdefault("gzip", explicit["x-gzip"])
     if not explicit:
         return None
     star = explicit.get("*", 0.0)
