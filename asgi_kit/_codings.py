@@ -204,8 +204,9 @@ def negotiate(accept_encoding: str | bytes, encodings: Sequence[str]) -> str | N
     ``encodings`` is the server's preference order, used to break ties between
     equal q-values.  A coding is acceptable when it is listed with ``q > 0``,
     or is not listed while ``*`` is (with ``q > 0``).  ``x-gzip`` counts as
-    ``gzip`` unless ``gzip`` is listed too.  When a name repeats, its first entry counts.  ``identity`` wins
-    only when it is listed explicitly with a higher q than the best coding.
+    ``gzip`` unless ``gzip`` is listed too.  When a name repeats, its first
+    entry counts.  ``identity`` wins only when it is listed explicitly with a
+    higher q than the best coding.
     Returns None (send the body as it is) when nothing is acceptable; malformed
     items are skipped, so a hostile header never raises.
     """

@@ -86,7 +86,7 @@ def _media_type(value: bytes) -> bytes:
 class _TypeMatcher:
     """Excluded media types: exact names (plus ``+suffix`` variants) and ``type/*``."""
 
-    __slots__ = ("_cache", "_exact", "_wild")
+    __slots__ = ("_exact", "_wild", "cache")
 
     def __init__(self, patterns: Iterable[str]) -> None:
         if isinstance(patterns, (str, bytes)):
@@ -108,7 +108,8 @@ class _TypeMatcher:
                 exact.add(media)
         self._exact = frozenset(exact)
         self._wild = frozenset(wild)
-        self._cache: dict[bytes, bool] = {}
+        #: Raw Content-Type value -> excluded; bounded.
+        self.cache: dict[bytes, bool] = {}
 
     def _match(self, value: bytes) -> bool:
         media = _media_type(value)
@@ -122,12 +123,12 @@ class _TypeMatcher:
         return media.partition(b"/")[0] in self._wild
 
     def __call__(self, value: bytes) -> bool:
-        hit = self._cache.get(value)
+        hit = self.cache.get(value)
         if hit is None:
             hit = self._match(value)
-            if len(self._cache) >= _CACHE_SIZE:
-                self._cache.clear()
-            self._cache[value] = hit
+            if len(self.cache) >= _CACHE_SIZE:
+                self.cache.clear()
+            self.cache[value] = hit
         return hit
 
 
@@ -211,6 +212,7 @@ class CompressionMiddleware:
             raise ValueError(f"encodings: {exc}") from None
         self.encodings = names
         self._exclude_types = _TypeMatcher(exclude_content_types)
+        self._excluded_type_cache = self._exclude_types.cache
         self.exclude_content_types = tuple(exclude_content_types)
         self._exclude_paths = PathMatcher(exclude_paths, "exclude_paths")
         self.exclude_paths = self._exclude_paths.patterns
@@ -218,14 +220,12 @@ class CompressionMiddleware:
         self._negotiated: dict[bytes, Coding | None] = {}
 
     def _negotiate(self, accept: bytes) -> Coding | None:
-        coding = self._negotiated.get(accept, _MISSING)
-        if coding is _MISSING:
-            name = negotiate(accept, self.encodings)
-            coding = None if name is None else self._codings[name]
-            if len(self._negotiated) >= _CACHE_SIZE:
-                self._negotiated.clear()  # bounded even against hostile clients
-            self._negotiated[accept] = coding
-        return coding  # type: ignore[no-any-return]
+        name = negotiate(accept, self.encodings)
+        coding = None if name is None else self._codings[name]
+        if len(self._negotiated) >= _CACHE_SIZE:
+            self._negotiated.clear()  # bounded even against hostile clients
+        self._negotiated[accept] = coding
+        return coding
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -246,35 +246,48 @@ class CompressionMiddleware:
                 request_coding = value
 
         if request_coding is not None and self.decompress_requests:
-            coding = request_coding.strip().lower().decode("latin-1")
-            if coding in DECODABLE:  # identity, stacked or unknown codings: the app's business
-                await self._respond_decoding(scope, receive, send, coding, accept, ranged)
+            name = request_coding.strip().lower().decode("latin-1")
+            if name in DECODABLE:  # identity, stacked or unknown codings: the app's business
+                await self._call_decoding(scope, receive, send, name)
                 return
-        await self._respond(scope, receive, send, accept, ranged)
 
-    async def _respond(
-        self, scope: Scope, receive: Receive, send: Send, accept: bytes | None, ranged: bool
-    ) -> None:
         # Range requests: byte ranges refer to the identity body, leave them alone.
-        if ranged or scope.get("method") == "HEAD" or self._exclude_paths(scope.get("path", "")):
+        if (
+            ranged
+            or scope.get("method") == "HEAD"
+            or (self._exclude_paths and self._exclude_paths(scope.get("path", "")))
+        ):
             await self.app(scope, receive, send)
             return
-        coding = None if accept is None else self._negotiate(accept)
+        coding: Coding | None = None
+        if accept is not None:
+            coding = self._negotiated.get(accept, _MISSING)
+            if coding is _MISSING:  # first time this exact value is seen
+                coding = self._negotiate(accept)
+        if coding is None:
+            # Nothing to compress for this client; only Vary may be needed.  The
+            # body size may be unknown here (no Content-Length): such responses
+            # get Vary too, as a client taking a coding could get them compressed.
+            started = False
+
+            async def send_vary(message: Message) -> None:
+                nonlocal started
+                if not started and message["type"] == "http.response.start":
+                    started = True
+                    message, eligible, vary = _inspect(self, message)
+                    if eligible:
+                        message = _with_vary(message, vary)
+                await send(message)
+
+            await self.app(scope, receive, send_vary)
+            return
         responder = _Responder(self, coding, send)
         await self.app(scope, receive, responder.send)
         if responder.pending is not None:
             # The app returned after http.response.start without a body: send what it sent.
             await send(responder.pending)
 
-    async def _respond_decoding(
-        self,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-        coding: str,
-        accept: bytes | None,
-        ranged: bool,
-    ) -> None:
+    async def _call_decoding(self, scope: Scope, receive: Receive, send: Send, coding: str) -> None:
         # The app sees the decoded body: without the coding and the old length.
         child = dict(scope)
         child["headers"] = [
@@ -285,7 +298,7 @@ class CompressionMiddleware:
         decoding = _DecodingReceive(receive, make_decoder(coding), self.max_decompressed_size)
         guard = _ErrorGuard(send, decoding)
         try:
-            await self._respond(child, decoding, guard.send, accept, ranged)
+            await self(child, decoding, guard.send)  # no Content-Encoding now: not decoded twice
         except _BodyError as exc:
             if not guard.started:
                 await guard.answer(exc)
@@ -296,90 +309,106 @@ class CompressionMiddleware:
                 await guard.answer(decoding.error)
 
 
+def _inspect(mw: CompressionMiddleware, message: Message) -> tuple[Message, bool, bool]:
+    """Whether a response may be compressed, judged from ``http.response.start``.
+
+    Returns the message to forward (a copy without the opt-out header if it
+    had one), whether the body is eligible (a compressible status, no
+    ``Content-Encoding``, no excluded type, no known size under
+    ``minimum_size``) and whether it already has a ``Vary`` header.
+    """
+    status = message.get("status", 200)
+    if status in _SKIP_STATUS or status < 200:
+        return message, False, False
+    raw = message.get("headers") or ()
+    content_type: bytes | None = None
+    length: bytes | None = None
+    eligible = True
+    opt_out = False
+    vary = False
+    for key, value in raw:
+        n = len(key)
+        if n == 4:
+            if key == b"vary" or key.lower() == b"vary":
+                vary = True
+        elif n == 12:
+            if key == b"content-type" or key.lower() == b"content-type":
+                content_type = value
+        elif n == 14:
+            if key == b"content-length" or key.lower() == b"content-length":
+                length = value
+        elif n == 16:
+            if key == b"content-encoding" or key.lower() == b"content-encoding":
+                eligible = False
+        elif n == 22 and key.lower() == _OPT_OUT:
+            opt_out = True
+            if value.strip().lower() == b"off":
+                eligible = False
+    if opt_out:
+        message = dict(message)
+        message["headers"] = [(k, v) for k, v in raw if k.lower() != _OPT_OUT]
+    if eligible and (
+        (
+            content_type is not None
+            and (mw._excluded_type_cache.get(content_type) or mw._exclude_types(content_type))
+        )
+        or (length is not None and length.isdigit() and int(length) < mw.minimum_size)
+    ):
+        eligible = False
+    return message, eligible, vary
+
+
+# _Responder states
+_HEADERS = 0  # waiting for http.response.start
+_FIRST = 1  # start held back, waiting for the first body message
+_STREAM = 2  # streaming compressed chunks
+_PASS = 3  # everything goes out untouched
+
+
 class _Responder:
-    """Per-response state of CompressionMiddleware (one instance per request)."""
+    """Per-response state of CompressionMiddleware for a client that takes ``coding``."""
 
-    __slots__ = ("_mw", "_send", "_state", "_stream", "coding", "pending")
+    __slots__ = ("_mw", "_send", "_state", "_stream", "_vary", "coding", "pending")
 
-    # States
-    _HEADERS = 0  # waiting for http.response.start
-    _FIRST = 1  # start held back, waiting for the first body message
-    _STREAM = 2  # streaming compressed chunks
-    _PASS = 3  # everything goes out untouched
-
-    def __init__(self, mw: CompressionMiddleware, coding: Coding | None, send: Send) -> None:
+    def __init__(self, mw: CompressionMiddleware, coding: Coding, send: Send) -> None:
         self._mw = mw
         self.coding = coding
         self._send = send
-        self._state = self._HEADERS
+        self._state = _HEADERS
         self.pending: Message | None = None
         self._stream: Stream | None = None
+        self._vary = False
 
     async def send(self, message: Message) -> None:
         state = self._state
-        if state == self._PASS:
+        if state == _PASS:
             await self._send(message)
             return
         kind = message["type"]
         if kind == "http.response.body":
-            if state == self._STREAM:
+            if state == _STREAM:
                 await self._next_chunk(message)
-            elif state == self._FIRST:
+            elif state == _FIRST:
                 await self._first_body(message)
             else:
                 await self._send(message)  # body before start: let the server complain
-        elif kind == "http.response.start" and state == self._HEADERS:
-            await self._start(message)
+        elif kind == "http.response.start" and state == _HEADERS:
+            message, eligible, self._vary = _inspect(self._mw, message)
+            if eligible:
+                self.pending = message
+                self._state = _FIRST
+            else:
+                self._state = _PASS
+                await self._send(message)
         else:
             # pathsend, zerocopysend, trailers, unknown extensions: release the
             # original start untouched and step aside (early hints may precede it).
             start = self.pending
             if start is not None and kind != "http.response.early_hint":
                 self.pending = None
-                self._state = self._PASS
+                self._state = _PASS
                 await self._send(start)
             await self._send(message)
-
-    async def _start(self, message: Message) -> None:
-        mw = self._mw
-        status = message.get("status", 200)
-        raw = message.get("headers") or ()
-        if status in _SKIP_STATUS or status < 200:
-            self._state = self._PASS
-            await self._send(message)
-            return
-        content_type: bytes | None = None
-        length: bytes | None = None
-        skip = False
-        opt_out = False
-        for key, value in raw:
-            n = len(key)
-            if n == 12:
-                if key == b"content-type" or key.lower() == b"content-type":
-                    content_type = value
-            elif n == 14:
-                if key == b"content-length" or key.lower() == b"content-length":
-                    length = value
-            elif n == 16:
-                if key == b"content-encoding" or key.lower() == b"content-encoding":
-                    skip = True
-            elif n == 22 and key.lower() == _OPT_OUT:
-                opt_out = True
-                if value.strip().lower() == b"off":
-                    skip = True
-        if opt_out:
-            message = _copy_start(message)
-            message["headers"] = [(k, v) for k, v in raw if k.lower() != _OPT_OUT]
-        if (
-            skip
-            or (content_type is not None and mw._exclude_types(content_type))
-            or (length is not None and length.isdigit() and int(length) < mw.minimum_size)
-        ):
-            self._state = self._PASS
-            await self._send(message)
-            return
-        self.pending = message
-        self._state = self._FIRST
 
     async def _first_body(self, message: Message) -> None:
         start = self.pending
@@ -389,24 +418,20 @@ class _Responder:
         more = message.get("more_body", False)
         coding = self.coding
         if not more and (not body or len(body) < self._mw.minimum_size):
-            self._state = self._PASS
+            self._state = _PASS
             await self._send(start)
             await self._send(message)
             return
-        if coding is None:
-            # Eligible, but this client takes no coding: caches must still know.
-            self._state = self._PASS
-            await self._send(_with_vary(start))
-            await self._send(message)
-            return
         if not more:
-            self._state = self._PASS
+            self._state = _PASS
             if len(body) >= self._mw.thread_minimum_size:
                 compressed: bytes = await run_in_thread(coding.compress, bytes(body))
             else:
                 compressed = coding.compress(body)
             if len(compressed) >= len(body):
-                await self._send(_with_vary(start))  # incompressible: identity is smaller
+                await self._send(
+                    _with_vary(start, self._vary)
+                )  # incompressible: identity is smaller
                 await self._send(message)
                 return
             start, headers = _compressed_start(start, coding)
@@ -416,7 +441,7 @@ class _Responder:
             await self._send({"type": "http.response.body", "body": compressed, "more_body": False})
             return
         self._stream = coding.stream()
-        self._state = self._STREAM
+        self._state = _STREAM
         start, _ = _compressed_start(start, coding)
         await self._send(start)
         await self._next_chunk(message)
@@ -432,7 +457,7 @@ class _Responder:
             fn = stream.chunk
         else:
             fn = stream.finish
-            self._state = self._PASS
+            self._state = _PASS
             self._stream = None
         if len(body) >= self._mw.thread_minimum_size:
             # Chunks are sequential, so only one thread uses this compressor at a time.
@@ -442,13 +467,6 @@ class _Responder:
         if more and not out:
             return
         await self._send({"type": "http.response.body", "body": out, "more_body": more})
-
-
-def _copy_start(message: Message) -> Message:
-    # Never edit the app's own header list: apps may reuse a prebuilt one.
-    copy = dict(message)
-    copy["headers"] = list(message.get("headers") or ())
-    return copy
 
 
 def _add_vary(headers: Headers) -> None:
@@ -466,9 +484,18 @@ def _add_vary(headers: Headers) -> None:
     headers.append((b"vary", b", ".join(tokens)))
 
 
-def _with_vary(start: Message) -> Message:
-    start = _copy_start(start)
-    _add_vary(start["headers"])
+_VARY = (b"vary", b"Accept-Encoding")
+
+
+def _with_vary(start: Message, has_vary: bool) -> Message:
+    """A copy of ``start`` with Accept-Encoding in Vary (``has_vary``: a Vary exists)."""
+    start = dict(start)
+    headers = list(start.get("headers") or ())
+    if has_vary:
+        _add_vary(headers)
+    else:
+        headers.append(_VARY)
+    start["headers"] = headers
     return start
 
 
