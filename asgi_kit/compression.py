@@ -257,7 +257,13 @@ class CompressionMiddleware:
             or scope.get("method") == "HEAD"
             or (self._exclude_paths and self._exclude_paths(scope.get("path", "")))
         ):
-            await self.app(scope, receive, send)
+
+            async def send_untouched(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = _without_opt_out(message)
+                await send(message)
+
+            await self.app(scope, receive, send_untouched)
             return
         coding: Coding | None = None
         if accept is not None:
@@ -340,13 +346,18 @@ def _inspect(mw: CompressionMiddleware, message: Message) -> tuple[Message, bool
         elif n == 16:
             if key == b"content-encoding" or key.lower() == b"content-encoding":
                 eligible = False
+        elif n == 13:
+            # The app asks that nobody transforms its bytes (RFC 9111 §5.2.2.6).
+            if (key == b"cache-control" or key.lower() == b"cache-control") and (
+                b"no-transform" in value.lower()
+            ):
+                eligible = False
         elif n == 22 and key.lower() == _OPT_OUT:
             opt_out = True
             if value.strip().lower() == b"off":
                 eligible = False
     if opt_out:
-        message = dict(message)
-        message["headers"] = [(k, v) for k, v in raw if k.lower() != _OPT_OUT]
+        message = _without_opt_out(message)
     if eligible and (
         (
             content_type is not None
@@ -482,6 +493,16 @@ def _add_vary(headers: Headers) -> None:
         tokens.append(b"Accept-Encoding")
     headers[:] = [(k, v) for k, v in headers if k.lower() != b"vary"]
     headers.append((b"vary", b", ".join(tokens)))
+
+
+def _without_opt_out(message: Message) -> Message:
+    """``message`` without the opt-out header (a copy when it had one)."""
+    raw = message.get("headers") or ()
+    if not any(len(k) == 22 and k.lower() == _OPT_OUT for k, _ in raw):
+        return message
+    message = dict(message)
+    message["headers"] = [(k, v) for k, v in raw if k.lower() != _OPT_OUT]
+    return message
 
 
 _VARY = (b"vary", b"Accept-Encoding")

@@ -669,3 +669,25 @@ def test_zstd_unavailable_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.setattr(codings, "_zstd_compress", None)
     with pytest.raises(ValueError, match=r"encodings: zstd needs .*zstd"):
         CompressionMiddleware(make_app(), encodings=("zstd", "gzip"))
+
+
+async def test_opt_out_header_stripped_on_untouched_paths() -> None:
+    app = make_app(headers=[(OPT_OUT_HEADER.encode(), b"off")])
+    mw = CompressionMiddleware(app, exclude_paths=["/raw"])
+    for kwargs in (
+        {"method": "HEAD", "headers": BR},
+        {"path": "/raw", "headers": BR},
+        {"headers": {"accept-encoding": "br", "range": "bytes=0-1"}},
+    ):
+        response = await call_http(mw, **kwargs)
+        assert response.header(OPT_OUT_HEADER) is None
+        assert response.header("content-encoding") is None
+
+
+async def test_cache_control_no_transform_untouched() -> None:
+    mw = CompressionMiddleware(make_app(headers=[(b"Cache-Control", b"public, No-Transform")]))
+    response = await call_http(mw, headers=BR)
+    assert response.header("content-encoding") is None
+    assert response.body == TEXT
+    mw = CompressionMiddleware(make_app(headers=[(b"cache-control", b"no-cache")]))
+    assert (await call_http(mw, headers=BR)).header("content-encoding") == "br"
