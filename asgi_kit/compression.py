@@ -89,8 +89,6 @@ class _TypeMatcher:
     __slots__ = ("_exact", "_wild", "cache")
 
     def __init__(self, patterns: Iterable[str]) -> None:
-        if isinstance(patterns, (str, bytes)):
-            raise TypeError("exclude_content_types must be a list of media types, not a string")
         exact: set[bytes] = set()
         wild: set[bytes] = set()
         for pattern in patterns:
@@ -211,9 +209,11 @@ class CompressionMiddleware:
         except ValueError as exc:
             raise ValueError(f"encodings: {exc}") from None
         self.encodings = names
-        self._exclude_types = _TypeMatcher(exclude_content_types)
-        self._excluded_type_cache = self._exclude_types.cache
+        if isinstance(exclude_content_types, (str, bytes)):
+            raise TypeError("exclude_content_types must be a list of media types, not a string")
         self.exclude_content_types = tuple(exclude_content_types)
+        self._exclude_types = _TypeMatcher(self.exclude_content_types)
+        self._excluded_type_cache = self._exclude_types.cache
         self._exclude_paths = PathMatcher(exclude_paths, "exclude_paths")
         self.exclude_paths = self._exclude_paths.patterns
         # Accept-Encoding value -> chosen coding (None: send as is).

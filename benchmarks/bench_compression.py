@@ -36,6 +36,12 @@ def _starlette_gzip(app: App) -> App:
     return GZipMiddleware(app, minimum_size=500, compresslevel=6)
 
 
+def _starlette_gzip_default(app: App) -> App:
+    from starlette.middleware.gzip import GZipMiddleware
+
+    return GZipMiddleware(app)  # compresslevel=9
+
+
 def _brotli_asgi(app: App) -> App:
     from brotli_asgi import BrotliMiddleware
 
@@ -132,6 +138,29 @@ def scenarios() -> list[Scenario]:
             ours=CompressionMiddleware(big),
             anchors={"starlette GZipMiddleware": optional(lambda: _starlette_gzip(big))},
             scope=gzip_only,
+            goal=0.9,
+        ),
+        Scenario(
+            "64 KiB JSON, each with its defaults, gzip-only client",
+            bare=big,
+            ours=CompressionMiddleware(big),
+            anchors={
+                "starlette GZipMiddleware() (level 9)": optional(
+                    lambda: _starlette_gzip_default(big)
+                )
+            },
+            scope=gzip_only,
+            goal=0.9,
+        ),
+        Scenario(
+            "64 KiB JSON, each with its defaults, browser client",
+            bare=big,
+            ours=CompressionMiddleware(big),
+            anchors={
+                "starlette GZipMiddleware() (gzip 9)": optional(
+                    lambda: _starlette_gzip_default(big)
+                )
+            },
             goal=0.9,
         ),
         Scenario(
