@@ -81,6 +81,21 @@ def streaming_app(chunks: int, chunk: bytes = CHUNK) -> App:
     return app
 
 
+def _vs(
+    name: str, bare: App, anchors: dict[str, Any], scope: Any = None, goal: float | None = None
+) -> Scenario:
+    """asgi_kit with its defaults around ``bare``; anchors are factories of ``bare``."""
+    built = {label: optional(lambda f=factory: f(bare)) for label, factory in anchors.items()}
+    return Scenario(
+        name,
+        bare=bare,
+        ours=CompressionMiddleware(bare),
+        anchors=built,
+        scope=scope if scope is not None else make_scope(),
+        goal=goal,
+    )
+
+
 def scenarios() -> list[Scenario]:
     small = json_app(SMALL)
     mid = json_app(BODY_2K.encode())
@@ -88,94 +103,32 @@ def scenarios() -> list[Scenario]:
     stream = streaming_app(100)
     no_ae = make_scope(drop=[b"accept-encoding"])
     gzip_only = make_scope(drop=[b"accept-encoding"], extra_headers=[(b"accept-encoding", b"gzip")])
+    both = {"starlette GZipMiddleware": _starlette_gzip, "brotli-asgi": _brotli_asgi}
+    br_limit = {"physical limit (brotli.compress)": lambda app: _physical(BODY_64K, "br")}
+    gz_limit = {"physical limit (zlib)": lambda app: _physical(BODY_64K, "gzip")}
+    s_default = {"starlette GZipMiddleware() (gzip 9)": _starlette_gzip_default}
     return [
-        Scenario(
-            "small body (not compressed), browser client",
-            bare=small,
-            ours=CompressionMiddleware(small),
-            anchors={
-                "starlette GZipMiddleware": optional(lambda: _starlette_gzip(small)),
-                "brotli-asgi": optional(lambda: _brotli_asgi(small)),
-            },
-            goal=0.7,
-        ),
-        Scenario(
-            "2 KB body, client without Accept-Encoding",
-            bare=mid,
-            ours=CompressionMiddleware(mid),
-            anchors={
-                "starlette GZipMiddleware": optional(lambda: _starlette_gzip(mid)),
-                "brotli-asgi": optional(lambda: _brotli_asgi(mid)),
-            },
-            scope=no_ae,
-            goal=0.7,
-        ),
-        Scenario(
-            "64 KiB JSON, br q4",
-            bare=big,
-            ours=CompressionMiddleware(big),
-            anchors={"physical limit (brotli.compress)": _physical(BODY_64K, "br")},
-            goal=1.10,
-        ),
-        Scenario(
-            "64 KiB JSON, br q4 ",
-            bare=big,
-            ours=CompressionMiddleware(big),
-            anchors={"brotli-asgi": optional(lambda: _brotli_asgi(big))},
-            goal=0.9,
-        ),
-        Scenario(
-            "64 KiB JSON, gzip 6",
-            bare=big,
-            ours=CompressionMiddleware(big),
-            anchors={"physical limit (zlib)": _physical(BODY_64K, "gzip")},
-            scope=gzip_only,
-            goal=1.10,
-        ),
-        Scenario(
+        _vs("small body (not compressed), browser client", small, both, goal=0.7),
+        _vs("2 KB body, client without Accept-Encoding", mid, both, no_ae, goal=0.7),
+        _vs("64 KiB JSON, br q4", big, br_limit, goal=1.10),
+        _vs("64 KiB JSON, br q4 ", big, {"brotli-asgi": _brotli_asgi}, goal=0.9),
+        _vs("64 KiB JSON, gzip 6", big, gz_limit, gzip_only, goal=1.10),
+        _vs(
             "64 KiB JSON, gzip 6 ",
-            bare=big,
-            ours=CompressionMiddleware(big),
-            anchors={"starlette GZipMiddleware": optional(lambda: _starlette_gzip(big))},
-            scope=gzip_only,
-            goal=0.9,
+            big,
+            {"starlette GZipMiddleware": _starlette_gzip},
+            gzip_only,
+            0.9,
         ),
-        Scenario(
-            "64 KiB JSON, each with its defaults, gzip-only client",
-            bare=big,
-            ours=CompressionMiddleware(big),
-            anchors={
-                "starlette GZipMiddleware() (level 9)": optional(
-                    lambda: _starlette_gzip_default(big)
-                )
-            },
-            scope=gzip_only,
-            goal=0.9,
-        ),
-        Scenario(
-            "64 KiB JSON, each with its defaults, browser client",
-            bare=big,
-            ours=CompressionMiddleware(big),
-            anchors={
-                "starlette GZipMiddleware() (gzip 9)": optional(
-                    lambda: _starlette_gzip_default(big)
-                )
-            },
-            goal=0.9,
-        ),
-        Scenario(
+        _vs("64 KiB JSON, defaults, gzip-only client", big, s_default, gzip_only, goal=0.9),
+        _vs("64 KiB JSON, defaults, browser client", big, s_default, goal=0.9),
+        _vs(
             "streamed 100 x 4 KiB, gzip 6",
-            bare=stream,
-            ours=CompressionMiddleware(stream),
-            anchors={"starlette GZipMiddleware": optional(lambda: _starlette_gzip(stream))},
-            scope=gzip_only,
+            stream,
+            {"starlette GZipMiddleware": _starlette_gzip},
+            gzip_only,
         ),
-        Scenario(
-            "streamed 100 x 4 KiB, br q4",
-            bare=stream,
-            ours=CompressionMiddleware(stream),
-            anchors={"brotli-asgi": optional(lambda: _brotli_asgi(stream))},
-        ),
+        _vs("streamed 100 x 4 KiB, br q4", stream, {"brotli-asgi": _brotli_asgi}),
     ]
 
 

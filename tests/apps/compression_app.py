@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 from asgi_kit import CompressionMiddleware
+from examples.demo_app import demo_app
 
 PAYLOAD = json.dumps(
     [{"id": i, "name": f"item {i}", "tags": ["alpha", "beta", "gamma"]} for i in range(500)]
@@ -16,14 +17,9 @@ EVENT_DELAY = 0.12
 
 
 async def _app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    if scope["type"] != "http":
+        await demo_app(scope, receive, send)  # lifespan
+        return
     if scope["path"] == "/events":
         await send(
             {
