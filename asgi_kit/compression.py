@@ -358,15 +358,17 @@ def _inspect(mw: CompressionMiddleware, message: Message) -> tuple[Message, bool
                 eligible = False
     if opt_out:
         message = _without_opt_out(message)
-    if eligible and (
-        (
-            content_type is not None
-            and (mw._excluded_type_cache.get(content_type) or mw._exclude_types(content_type))
-        )
-        or (length is not None and length.isdigit() and int(length) < mw.minimum_size)
-    ):
-        eligible = False
-    return message, eligible, vary
+    if not eligible:
+        return message, False, vary
+    if content_type is not None:
+        excluded = mw._excluded_type_cache.get(content_type)
+        if excluded is None:
+            excluded = mw._exclude_types(content_type)
+        if excluded:
+            return message, False, vary
+    if length is not None and length.isdigit() and int(length) < mw.minimum_size:
+        return message, False, vary
+    return message, True, vary
 
 
 # _Responder states
