@@ -155,8 +155,10 @@ async def _peak(app: App, scope: dict[str, Any]) -> tuple[int, int]:
 def report() -> str:
     """Peak extra memory of a streamed response: independent of the chunk count."""
     lines = [
-        "Streamed 4 KiB chunks, peak traced Python memory (tracemalloc; compressor",
-        "state allocated by zlib/brotli in C is constant per stream and not traced):",
+        "Streamed 4 KiB chunks, peak traced Python memory (tracemalloc). zlib's",
+        "~300 KiB stream state goes through Python's allocator and shows here;",
+        "brotli's (~0.5 MiB) is allocated in C and is not traced. Both are fixed",
+        "per stream: the peak does not grow with the number of chunks.",
         "",
         "| coding | chunks | body | peak extra memory | sent (compressed) |",
         "|---|---:|---:|---:|---:|",
