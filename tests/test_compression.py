@@ -14,6 +14,8 @@ from typing import Any
 import brotli
 import pytest
 import zstandard
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from asgi_kit import CompressionMiddleware
 from asgi_kit import _codings as codings
@@ -691,3 +693,39 @@ async def test_cache_control_no_transform_untouched() -> None:
     assert response.body == TEXT
     mw = CompressionMiddleware(make_app(headers=[(b"cache-control", b"no-cache")]))
     assert (await call_http(mw, headers=BR)).header("content-encoding") == "br"
+
+
+async def test_early_hint_passes_before_start() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.early_hint", "links": ["</style.css>; rel=preload"]})
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": TEXT})
+
+    response = await call_http(CompressionMiddleware(app), headers=BR)
+    assert [m["type"] for m in response.messages] == [
+        "http.response.early_hint",
+        "http.response.start",
+        "http.response.body",
+    ]
+    assert decode("br", response.body) == TEXT
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    chunks=st.lists(st.binary(max_size=700) | st.just(TEXT[:900]), min_size=1, max_size=6),
+    with_length=st.booleans(),
+    accept=st.sampled_from(["br", "gzip", "zstd", "gzip;q=0.5, br;q=0.4", "identity", ""]),
+)
+async def test_any_body_round_trips(chunks: list[bytes], with_length: bool, accept: str) -> None:
+    mw = CompressionMiddleware(
+        make_app(chunks, content_length=with_length), encodings=("br", "zstd", "gzip")
+    )
+    response = await call_http(mw, headers={"accept-encoding": accept})
+    coding = response.header("content-encoding")
+    assert decode(coding, response.body) == b"".join(chunks)
+    lengths = response.header_all("content-length")
+    assert len(lengths) <= 1
+    if lengths and coding is not None:
+        assert int(lengths[0]) == len(response.body)
+    assert len(response.header_all("vary")) <= 1
+    assert response.messages[-1]["more_body"] is False

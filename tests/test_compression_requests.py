@@ -7,6 +7,7 @@ import zlib
 from typing import Any
 
 import brotli
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -213,3 +214,18 @@ async def test_hostile_request_bodies_never_500(body: bytes, coding: str, split:
     parts = [body[i : i + split] for i in range(0, len(body), split)] or [b""]
     response = await call_http(mw, "POST", headers={"content-encoding": coding}, body=parts)
     assert response.status in (200, 400, 413)
+
+
+async def test_bomb_after_response_started_propagates() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"early", "more_body": True})
+        while (await receive()).get("more_body"):
+            pass
+
+    mw = CompressionMiddleware(app, decompress_requests=True, max_decompressed_size=1000)
+    with pytest.raises(Exception, match="Request body too large") as info:
+        await call_http(
+            mw, "POST", headers={"content-encoding": "gzip"}, body=gzip.compress(b"z" * 100_000)
+        )
+    assert type(info.value).__name__ == "_BodyError"
