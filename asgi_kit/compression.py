@@ -216,6 +216,7 @@ class CompressionMiddleware:
         self._excluded_type_cache = self._exclude_types.cache
         self._exclude_paths = PathMatcher(exclude_paths, "exclude_paths")
         self.exclude_paths = self._exclude_paths.patterns
+        self._has_exclude_paths = bool(self.exclude_paths)
         # Accept-Encoding value -> chosen coding (None: send as is).
         self._negotiated: dict[bytes, Coding | None] = {}
 
@@ -255,7 +256,7 @@ class CompressionMiddleware:
         if (
             ranged
             or scope.get("method") == "HEAD"
-            or (self._exclude_paths and self._exclude_paths(scope.get("path", "")))
+            or (self._has_exclude_paths and self._exclude_paths(scope.get("path", "")))
         ):
 
             async def send_untouched(message: Message) -> None:
