@@ -275,16 +275,22 @@ class _GzipDecoder:
 
 
 class _BrotliDecoder:
-    __slots__ = ("_d",)
+    __slots__ = ("_d", "_more")
 
     def __init__(self) -> None:
         self._d = brotli.Decompressor()
+        self._more = False
 
     def needs_input(self) -> bool:
-        return bool(self._d.can_accept_more_data())
+        return not self._more
 
     def decode(self, data: bytes) -> bytes:
-        return bytes(self._d.process(data, output_buffer_limit=PIECE))
+        d = self._d
+        out = bytes(d.process(data, output_buffer_limit=PIECE))
+        # The limit is soft: a full piece means more output may be pending,
+        # even when the decoder says it could take more input.
+        self._more = len(out) >= PIECE or not d.can_accept_more_data()
+        return out
 
     def finished(self) -> bool:
         return bool(self._d.is_finished())

@@ -229,3 +229,28 @@ async def test_bomb_after_response_started_propagates() -> None:
             mw, "POST", headers={"content-encoding": "gzip"}, body=gzip.compress(b"z" * 100_000)
         )
     assert type(info.value).__name__ == "_BodyError"
+
+
+async def test_highly_compressed_brotli_in_one_message() -> None:
+    # One small input message inflating to many pieces: all of it must arrive.
+    seen: list[Any] = []
+    mw = CompressionMiddleware(echo_app(seen), decompress_requests=True)
+    data = b"a" * 1_000_000
+    response = await call_http(
+        mw, "POST", headers={"content-encoding": "br"}, body=brotli.compress(data)
+    )
+    assert response.status == 200
+    assert bodies(seen) == data
+    assert all(len(m["body"]) <= 2 * PIECE for m in seen[1:])
+
+
+async def test_highly_compressed_gzip_in_one_message() -> None:
+    seen: list[Any] = []
+    mw = CompressionMiddleware(echo_app(seen), decompress_requests=True)
+    data = b"b" * 1_000_000
+    response = await call_http(
+        mw, "POST", headers={"content-encoding": "gzip"}, body=gzip.compress(data)
+    )
+    assert response.status == 200
+    assert bodies(seen) == data
+    assert all(len(m["body"]) <= PIECE for m in seen[1:])
