@@ -79,6 +79,14 @@ def _check_int(option: str, value: object, low: int, high: int | None = None) ->
     return value
 
 
+def _as_tuple(option: str, value: Iterable[str]) -> tuple[str, ...]:
+    # A lone string would be split into characters; a positional Starlette
+    # argument (compresslevel is third there) would not be iterable at all.
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{option} must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
 def _media_type(value: bytes) -> bytes:
     return value.partition(b";")[0].strip().lower()
 
@@ -193,9 +201,7 @@ class CompressionMiddleware:
         self.decompress_requests = decompress_requests
         self.max_decompressed_size = _check_int("max_decompressed_size", max_decompressed_size, 1)
 
-        if isinstance(encodings, (str, bytes)):
-            raise TypeError("encodings must be a list of coding names, not a string")
-        names = tuple(encodings)
+        names = _as_tuple("encodings", encodings)
         levels = {"br": brotli_quality, "gzip": gzip_level, "zstd": zstd_level}
         if not names:
             raise ValueError("encodings must name at least one coding")
@@ -209,9 +215,7 @@ class CompressionMiddleware:
         except ValueError as exc:
             raise ValueError(f"encodings: {exc}") from None
         self.encodings = names
-        if isinstance(exclude_content_types, (str, bytes)):
-            raise TypeError("exclude_content_types must be a list of media types, not a string")
-        self.exclude_content_types = tuple(exclude_content_types)
+        self.exclude_content_types = _as_tuple("exclude_content_types", exclude_content_types)
         self._exclude_types = _TypeMatcher(self.exclude_content_types)
         self._excluded_type_cache = self._exclude_types.cache
         self._exclude_paths = PathMatcher(exclude_paths, "exclude_paths")

@@ -41,7 +41,8 @@ async def raw_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 app = CompressionMiddleware(
     raw_app,
     minimum_size=500,
-    encodings=("br", "zstd", "gzip"),  # zstd needs `pip install 'asgi-kit[zstd]'`
+    # Add "zstd" (e.g. ("br", "zstd", "gzip")) after `pip install 'asgi-kit[zstd]'`.
+    encodings=("br", "gzip"),
     brotli_quality=4,
     gzip_level=6,
     decompress_requests=True,

@@ -643,6 +643,7 @@ async def test_fastapi_add_middleware_and_httpx_decoding() -> None:
         ({"encodings": ("gzip", "gzip")}, ValueError, "encodings"),
         ({"encodings": ()}, ValueError, "encodings"),
         ({"encodings": "br"}, TypeError, "encodings"),
+        ({"encodings": 9}, TypeError, "encodings"),
         ({"exclude_content_types": "image/*"}, TypeError, "exclude_content_types"),
         ({"exclude_content_types": ["image"]}, ValueError, "exclude_content_types"),
         ({"exclude_content_types": [3]}, TypeError, "exclude_content_types"),
