@@ -63,6 +63,8 @@ OPT_OUT_HEADER = "x-asgi-kit-compression"
 
 _OPT_OUT = OPT_OUT_HEADER.encode("ascii")
 _SKIP_STATUS = frozenset((204, 206, 304))
+# Lengths of the request header names read: range, accept-encoding, content-encoding.
+_REQUEST_NAME_LENGTHS = frozenset((5, 15, 16))
 _MISSING: Any = object()
 # Distinct Accept-Encoding / Content-Type values cached; real traffic has a handful.
 _CACHE_SIZE = 256
@@ -186,6 +188,7 @@ class CompressionMiddleware:
     ) -> None:
         self.app = asgi3(app)
         self.minimum_size = _check_int("minimum_size", minimum_size, 0)
+        self._minimum_digits = len(str(minimum_size))
         self.brotli_quality = _check_int("brotli_quality", brotli_quality, 0, 11)
         _check_int("gzip_level", gzip_level, 1, 9)
         if compresslevel is not None:
@@ -241,13 +244,15 @@ class CompressionMiddleware:
         request_coding: bytes | None = None
         for key, value in scope["headers"]:
             n = len(key)
+            if n not in _REQUEST_NAME_LENGTHS:  # one set look-up for most headers
+                continue
             if n == 15:
                 if key == b"accept-encoding" or key.lower() == b"accept-encoding":
                     accept = value if accept is None else accept + b"," + value
             elif n == 5:
                 if key == b"range" or key.lower() == b"range":
                     ranged = True
-            elif n == 16 and (key == b"content-encoding" or key.lower() == b"content-encoding"):
+            elif key == b"content-encoding" or key.lower() == b"content-encoding":
                 request_coding = value
 
         if request_coding is not None and self.decompress_requests:
@@ -371,7 +376,13 @@ def _inspect(mw: CompressionMiddleware, message: Message) -> tuple[Message, bool
             excluded = mw._exclude_types(content_type)
         if excluded:
             return message, False, vary
-    if length is not None and length.isdigit() and int(length) < mw.minimum_size:
+    # More digits than minimum_size has: not small, no need to parse.
+    if (
+        length is not None
+        and len(length) <= mw._minimum_digits
+        and length.isdigit()
+        and int(length) < mw.minimum_size
+    ):
         return message, False, vary
     return message, True, vary
 
@@ -517,14 +528,11 @@ _VARY = (b"vary", b"Accept-Encoding")
 
 def _with_vary(start: Message, has_vary: bool) -> Message:
     """A copy of ``start`` with Accept-Encoding in Vary (``has_vary``: a Vary exists)."""
-    start = dict(start)
+    if not has_vary:
+        return {**start, "headers": [*(start.get("headers") or ()), _VARY]}
     headers = list(start.get("headers") or ())
-    if has_vary:
-        _add_vary(headers)
-    else:
-        headers.append(_VARY)
-    start["headers"] = headers
-    return start
+    _add_vary(headers)
+    return {**start, "headers": headers}
 
 
 _DROPPED = frozenset((b"content-length", b"content-encoding", b"accept-ranges"))
