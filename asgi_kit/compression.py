@@ -458,9 +458,8 @@ class _Responder:
             else:
                 compressed = coding.compress(body)
             if len(compressed) >= len(body):
-                await self._send(
-                    _with_vary(start, self._vary)
-                )  # incompressible: identity is smaller
+                # Incompressible (already packed, random): the identity body is smaller.
+                await self._send(_with_vary(start, self._vary))
                 await self._send(message)
                 return
             start, headers = _compressed_start(start, coding)
