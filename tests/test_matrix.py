@@ -29,8 +29,16 @@ from typing import Any, Protocol
 import brotli
 import httpx
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from prometheus_client.parser import text_string_to_metric_families
 
+from asgi_kit import RequestIDMiddleware, TracingMiddleware
+from asgi_kit._http import send_response
+from asgi_kit.types import Receive, Scope, Send
+
+from ._support.asgi import call_http
 from ._support.servers import LiveServerFactory
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -329,3 +337,26 @@ def test_full_stack_django_wsgi() -> None:
     )
     assert done.returncode == 0, done.stderr[-4000:]
     assert done.stdout.strip().endswith("ok")
+
+
+# --------------------------------------------------------------------------- stack interplay
+
+
+async def test_request_id_is_set_on_the_span_in_the_recommended_order() -> None:
+    """docs/stack.md puts RequestIDMiddleware outside TracingMiddleware.
+
+    RequestIDMiddleware's ``span_attribute`` (default ``"request.id"``) must
+    then still reach the SERVER span that TracingMiddleware starts inside it.
+    """
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send_response(send, 200, b"ok", b"text/plain")
+
+    stacked = RequestIDMiddleware(TracingMiddleware(app, tracer_provider=provider))
+    response = await call_http(stacked, "GET", "/")
+    (span,) = exporter.get_finished_spans()
+    assert response.header("x-request-id")
+    assert dict(span.attributes or {}).get("request.id") == response.header("x-request-id")
