@@ -7,7 +7,7 @@ round trip, a 429 after the limit, a span named after the route template and
 a ``/metrics`` series with the route label.  Along the way it checks that the
 stack works together: proxy headers reach the limiter, the traces and the
 access log; the request id and CORS headers are on answers the inner
-middleware give themselves (429, preflight).
+middleware give themselves (429, preflight) and on a view's 500.
 
 The apps are in ``tests/apps/matrix_*.py``; the stack's options and order
 (docs/stack.md) in ``tests/apps/matrix_common.py``.
@@ -21,7 +21,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -121,7 +121,8 @@ class DjangoClient:
     def __init__(self) -> None:
         from django.test import Client as TestClient
 
-        self._client = TestClient()
+        # A view that raises becomes a 500 response, as under a real WSGI server.
+        self._client = TestClient(raise_request_exception=False)
 
     def request(self, method: str, path: str, headers: Mapping[str, str] | None = None) -> Answer:
         response = self._client.generic(method, path, headers=dict(headers or {}))
@@ -214,7 +215,7 @@ def check_rate_limit(client: Client) -> None:
     assert other.status == 200
 
 
-def _inspect(client: Client, ready: Any, what: str) -> dict[str, Any]:
+def _inspect(client: Client, ready: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
     """Poll ``/inspect`` until ``ready(data)``: spans and log lines end just after the answer."""
     deadline = time.monotonic() + 5
     while True:
@@ -238,7 +239,7 @@ def check_trace_and_log(client: Client, target: Target) -> None:
         logs = [e for e in data["log"] if e.get("request_id") == request_id]
         return bool(spans) and bool(logs)
 
-    data = _inspect(client, ready, name)
+    data = _inspect(client, ready)
     spans = [s for s in data["spans"] if s["attributes"].get("url.path") == "/items/42"]
     assert [s["name"] for s in spans] == [name], data["spans"]
     span = spans[0]
@@ -263,6 +264,35 @@ def check_trace_and_log(client: Client, target: Target) -> None:
     assert not [e for e in data["log"] if e.get("path") in quiet]
 
 
+def check_error(client: Client) -> None:
+    """A view that raises: a 500 that still carries CORS and the request id, traced as an error.
+
+    Starlette's ServerErrorMiddleware sits outside the whole stack, so there
+    the 500 comes from CORSMiddleware itself (docs/stack.md).
+    """
+    # Uvicorn closes the connection after an app exception, even once the
+    # response is complete; a fresh connection keeps the next request off it.
+    answer = client.request("GET", "/boom", {"origin": ORIGIN, "connection": "close"})
+    assert answer.status == 500, answer
+    assert answer.header("access-control-allow-origin") == ORIGIN
+    request_id = answer.header("x-request-id")
+    assert request_id
+
+    def ready(data: dict[str, Any]) -> bool:
+        return any(e.get("request_id") == request_id for e in data["log"]) and any(
+            s["attributes"].get("url.path") == "/boom" for s in data["spans"]
+        )
+
+    data = _inspect(client, ready)
+    (span,) = [s for s in data["spans"] if s["attributes"].get("url.path") == "/boom"]
+    assert span["name"] == "GET /boom"
+    assert span["status"] == "ERROR"
+    assert span["attributes"]["http.response.status_code"] == 500
+    (entry,) = [e for e in data["log"] if e.get("request_id") == request_id]
+    assert entry["status"] == 500
+    assert entry["level"] == "error"
+
+
 def check_metrics(client: Client, target: Target) -> None:
     def scrape() -> dict[tuple[str, str, str], float]:
         answer = client.request("GET", "/metrics")
@@ -284,6 +314,8 @@ def check_metrics(client: Client, target: Target) -> None:
         counts = scrape()
     assert counts.get(("GET", target.item_route, "200")) == 1, counts
     assert counts.get(("GET", "/limited", "200"), 0) >= LIMIT, counts
+    assert counts.get(("GET", "/boom", "500")) == 1, counts
+    assert [key for key in counts if key[2] == "429"], counts
     # Never the raw path as a label, and the scrape endpoint is not counted.
     assert not [key for key in counts if key[1] in ("/items/42", "/metrics", "/inspect")]
 
@@ -295,6 +327,7 @@ def check_all(client: Client, target: Target) -> None:
     check_session(client)
     check_rate_limit(client)
     check_trace_and_log(client, target)
+    check_error(client)
     check_metrics(client, target)
 
 

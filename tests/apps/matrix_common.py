@@ -96,6 +96,7 @@ def inspect_data() -> dict[str, Any]:
                 "name": span.name,
                 "kind": span.kind.name,
                 "trace_id": f"{span.context.trace_id:032x}",
+                "status": span.status.status_code.name,
                 "attributes": {k: _jsonable(v) for k, v in (span.attributes or {}).items()},
             }
             for span in exporter.get_finished_spans()

@@ -13,6 +13,10 @@ def index(request: HttpRequest) -> JsonResponse:
     return JsonResponse(big_payload())
 
 
+def boom(request: HttpRequest) -> JsonResponse:
+    raise RuntimeError("boom")
+
+
 def inspect(request: HttpRequest) -> JsonResponse:
     return JsonResponse(inspect_data())
 
@@ -22,5 +26,6 @@ urlpatterns = [
     path("items/<int:pk>", views.item),
     path("counter", views.counter),
     path("limited", views.limited),
+    path("boom", boom),
     path("inspect", inspect),
 ]

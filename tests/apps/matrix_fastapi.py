@@ -38,6 +38,11 @@ async def limited() -> dict[str, bool]:
     return {"ok": True}
 
 
+@app.get("/boom")
+async def boom() -> None:
+    raise RuntimeError("boom")
+
+
 @app.get(INSPECT_PATH)
 async def inspect() -> dict[str, Any]:
     return inspect_data()

@@ -58,6 +58,11 @@ async def limited() -> dict[str, bool]:
     return {"ok": True}
 
 
+@get("/boom")
+async def boom() -> None:
+    raise RuntimeError("boom")
+
+
 @get(INSPECT_PATH)
 async def inspect() -> dict[str, Any]:
     return inspect_data()
@@ -79,6 +84,6 @@ overrides: dict[str, dict[str, Any]] = {
 
 # Litestar's middleware list is outermost first.
 app = Litestar(
-    route_handlers=[index, item, counter, limited, inspect, metrics],
+    route_handlers=[index, item, counter, limited, boom, inspect, metrics],
     middleware=[DefineMiddleware(cls, **options) for cls, options in stack(overrides)],
 )

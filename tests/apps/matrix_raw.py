@@ -37,6 +37,9 @@ async def router(scope: Scope, receive: Receive, send: Send) -> None:
     elif path == "/limited":
         scope["asgi_kit.route"] = "/limited"
         await send_json(send, 200, {"ok": True})
+    elif path == "/boom":
+        scope["asgi_kit.route"] = "/boom"
+        raise RuntimeError("boom")
     elif path == "/inspect":
         await send_json(send, 200, inspect_data())
     else:

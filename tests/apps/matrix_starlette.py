@@ -27,6 +27,10 @@ async def limited(request: Request) -> JSONResponse:
     return JSONResponse({"ok": True})
 
 
+async def boom(request: Request) -> JSONResponse:
+    raise RuntimeError("boom")
+
+
 async def inspect(request: Request) -> JSONResponse:
     return JSONResponse(inspect_data())
 
@@ -37,6 +41,7 @@ app = Starlette(
         Route("/items/{item_id:int}", item),
         Route("/counter", counter),
         Route("/limited", limited),
+        Route("/boom", boom),
         Route(INSPECT_PATH, inspect),
     ]
 )
