@@ -17,13 +17,9 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Protocol
 
 import brotli
@@ -39,9 +35,7 @@ from asgi_kit._http import send_response
 from asgi_kit.types import Receive, Scope, Send
 
 from ._support.asgi import call_http
-from ._support.servers import LiveServerFactory
-
-ROOT = Path(__file__).resolve().parents[1]
+from ._support.servers import LiveServerFactory, run_python
 
 # Duplicated from tests/apps/matrix_common.py on purpose: importing it would
 # install an OpenTelemetry SDK in the test process.
@@ -356,17 +350,10 @@ print("ok")
 
 
 def test_full_stack_django_wsgi() -> None:
-    env = dict(os.environ)
-    env["DJANGO_SETTINGS_MODULE"] = "tests.apps.matrix_django_settings"
-    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), str(ROOT / "examples")])
-    done = subprocess.run(
-        [sys.executable, "-c", WSGI_SCRIPT],
-        capture_output=True,
-        text=True,
-        timeout=90,
-        env=env,
-        cwd=ROOT,
-        check=False,
+    # A process of its own: Django's settings are global, and the app module
+    # installs an OpenTelemetry SDK.
+    done = run_python(
+        WSGI_SCRIPT, env={"DJANGO_SETTINGS_MODULE": "tests.apps.matrix_django_settings"}
     )
     assert done.returncode == 0, done.stderr[-4000:]
     assert done.stdout.strip().endswith("ok")

@@ -14,14 +14,8 @@ from .matrix_common import big_payload, inspect_data, stack
 
 
 async def router(scope: Scope, receive: Receive, send: Send) -> None:
-    if scope["type"] == "lifespan":
-        while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+    if scope["type"] != "http":
+        return  # no lifespan support: the servers carry on without it
     path: str = scope["path"]
     if path == "/":
         scope["asgi_kit.route"] = "/"
