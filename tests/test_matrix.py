@@ -168,7 +168,8 @@ def check_preflight(client: Client) -> None:
     assert refused.header("access-control-allow-origin") is None
 
 
-def check_compressed_json(client: Client) -> None:
+def check_compressed_json(client: Client) -> int:
+    """Returns the bytes sent on the wire for ``/``, which the metrics must report."""
     answer = client.request("GET", "/", {"accept-encoding": "br, gzip", "origin": ORIGIN})
     assert answer.status == 200, answer
     assert answer.header("content-encoding") in ("br", "gzip")
@@ -183,6 +184,21 @@ def check_compressed_json(client: Client) -> None:
     gzip_only = client.request("GET", "/", {"accept-encoding": "gzip"})
     assert gzip_only.header("content-encoding") == "gzip"
     assert json.loads(decode(gzip_only)) == big_payload()
+
+    # The access log sits outside CompressionMiddleware: it logs the
+    # compressed (on-the-wire) size.
+    sizes = {answer.header("x-request-id"): len(answer.body)}
+    sizes[gzip_only.header("x-request-id")] = len(gzip_only.body)
+
+    def logged(data: dict[str, Any]) -> dict[Any, Any]:
+        return {
+            e["request_id"]: e["response_bytes"]
+            for e in data["log"]
+            if e.get("request_id") in sizes
+        }
+
+    assert logged(_inspect(client, lambda data: len(logged(data)) == 2)) == sizes
+    return len(answer.body) + len(gzip_only.body)
 
 
 def check_session(client: Client) -> None:
@@ -287,29 +303,36 @@ def check_error(client: Client) -> None:
     assert entry["level"] == "error"
 
 
-def check_metrics(client: Client, target: Target) -> None:
-    def scrape() -> dict[tuple[str, str, str], float]:
+Series = dict[tuple[str, str, str], float]
+
+
+def check_metrics(client: Client, target: Target, index_bytes: int) -> None:
+    def scrape() -> tuple[Series, Series]:
         answer = client.request("GET", "/metrics")
         assert answer.status == 200, answer
         assert (answer.header("content-type") or "").startswith("text/plain")
-        counts: dict[tuple[str, str, str], float] = {}
+        counts: Series = {}
+        sizes: Series = {}
         for family in text_string_to_metric_families(answer.body.decode()):
             for sample in family.samples:
+                labels = sample.labels
                 if sample.name == "http_server_request_duration_seconds_count":
-                    labels = sample.labels
-                    key = (labels["method"], labels["route"], labels["status_code"])
-                    counts[key] = sample.value
-        return counts
+                    counts[labels["method"], labels["route"], labels["status_code"]] = sample.value
+                elif sample.name == "http_server_response_body_size_bytes_sum":
+                    sizes[labels["method"], labels["route"], labels["status_code"]] = sample.value
+        return counts, sizes
 
     deadline = time.monotonic() + 5
-    counts = scrape()
+    counts, sizes = scrape()
     while ("GET", target.item_route, "200") not in counts and time.monotonic() < deadline:
         time.sleep(0.02)
-        counts = scrape()
+        counts, sizes = scrape()
     assert counts.get(("GET", target.item_route, "200")) == 1, counts
     assert counts.get(("GET", "/limited", "200"), 0) >= LIMIT, counts
     assert counts.get(("GET", "/boom", "500")) == 1, counts
     assert [key for key in counts if key[2] == "429"], counts
+    # MetricsMiddleware sits outside CompressionMiddleware (docs/stack.md).
+    assert sizes.get(("GET", "/", "200")) == index_bytes, sizes
     # Never the raw path as a label, and the scrape endpoint is not counted.
     assert not [key for key in counts if key[1] in ("/items/42", "/metrics", "/inspect")]
 
@@ -317,12 +340,12 @@ def check_metrics(client: Client, target: Target) -> None:
 def check_all(client: Client, target: Target) -> None:
     """Every check, in one app instance (one server start)."""
     check_preflight(client)
-    check_compressed_json(client)
+    index_bytes = check_compressed_json(client)
     check_session(client)
     check_rate_limit(client)
     check_trace_and_log(client, target)
     check_error(client)
-    check_metrics(client, target)
+    check_metrics(client, target, index_bytes)
 
 
 # --------------------------------------------------------------------------- the tests
