@@ -36,15 +36,7 @@ from asgi_kit.types import Receive, Scope, Send
 
 from ._support.asgi import call_http
 from ._support.servers import LiveServerFactory, run_python
-
-# Duplicated from tests/apps/matrix_common.py on purpose: importing it would
-# install an OpenTelemetry SDK in the test process.
-ORIGIN = "https://app.example"
-LIMIT = 3
-
-
-def big_payload() -> dict[str, Any]:
-    return {"items": [{"id": i, "name": f"item {i}", "tags": ["a", "b", "c"]} for i in range(200)]}
+from .apps.matrix_common import LIMIT, ORIGIN, big_payload
 
 
 @dataclass(frozen=True)

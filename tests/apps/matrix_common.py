@@ -5,11 +5,12 @@ big enough to compress, ``/items/{item_id}``, a session counter, a
 rate-limited route) behind the full nine-middleware stack, applied the way
 that framework's users apply middleware, in the order of docs/stack.md.
 
-The OpenTelemetry SDK is installed here with an in-memory exporter, and the
-access log goes to an in-memory logger; both are served as JSON on
-``/inspect``, which is excluded from tracing, metrics, logging and limits.
-Only one app module is imported per server process, so the global tracer
-provider and Prometheus registry are not shared between frameworks.
+Each app module installs the OpenTelemetry SDK with an in-memory exporter
+(``install_sdk()``), and the access log goes to an in-memory logger; both are
+served as JSON on ``/inspect``, which is excluded from tracing, metrics,
+logging and limits.  Only one app module is imported per server process, so
+the global tracer provider and Prometheus registry are not shared between
+frameworks.
 """
 
 from __future__ import annotations
@@ -73,11 +74,18 @@ class MemoryLogger:
 
 
 exporter = InMemorySpanExporter()
-_provider = TracerProvider()
-_provider.add_span_processor(SimpleSpanProcessor(exporter))
-trace.set_tracer_provider(_provider)
-
 access_logger = MemoryLogger()
+
+
+def install_sdk() -> None:
+    """Install the OpenTelemetry SDK globally, exporting to ``exporter``.
+
+    Called by each app module (the server process), never on import here, so
+    the tests can import this module without an SDK in the test process.
+    """
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    trace.set_tracer_provider(provider)
 
 
 def _jsonable(value: Any) -> Any:

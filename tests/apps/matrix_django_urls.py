@@ -6,7 +6,9 @@ from django.http import HttpRequest, JsonResponse
 from django.urls import path
 from django_project import views
 
-from .matrix_common import big_payload, inspect_data
+from .matrix_common import big_payload, inspect_data, install_sdk
+
+install_sdk()
 
 
 def index(request: HttpRequest) -> JsonResponse:

@@ -7,7 +7,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 
-from .matrix_common import INSPECT_PATH, big_payload, inspect_data, stack
+from .matrix_common import INSPECT_PATH, big_payload, inspect_data, install_sdk, stack
+
+install_sdk()
 
 # FastAPI releases with built-in telemetry start their own SERVER span once a
 # global SDK is installed; TracingMiddleware already makes one (docs/tracing.md).

@@ -22,7 +22,9 @@ from litestar.middleware import DefineMiddleware
 from asgi_kit import MemoryBackend, metrics_app
 from asgi_kit.types import Receive, Scope, Send
 
-from .matrix_common import INSPECT_PATH, big_payload, inspect_data, stack
+from .matrix_common import INSPECT_PATH, big_payload, inspect_data, install_sdk, stack
+
+install_sdk()
 
 
 def litestar_route(scope: Scope) -> str | None:

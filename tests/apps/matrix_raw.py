@@ -10,7 +10,9 @@ from __future__ import annotations
 from asgi_kit._http import send_json
 from asgi_kit.types import ASGIApp, Receive, Scope, Send
 
-from .matrix_common import big_payload, inspect_data, stack
+from .matrix_common import big_payload, inspect_data, install_sdk, stack
+
+install_sdk()
 
 
 async def router(scope: Scope, receive: Receive, send: Send) -> None:

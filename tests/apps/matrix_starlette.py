@@ -7,7 +7,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from .matrix_common import INSPECT_PATH, big_payload, inspect_data, stack
+from .matrix_common import INSPECT_PATH, big_payload, inspect_data, install_sdk, stack
+
+install_sdk()
 
 
 async def index(request: Request) -> JSONResponse:
