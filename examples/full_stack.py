@@ -101,7 +101,8 @@ def main() -> None:
     for label, command in URLS:
         print(f"  {label:<20} {command}")
     sys.stdout.flush()
-    uvicorn.run(app, host=HOST, port=PORT, log_level="info", proxy_headers=False)
+    # AccessLogMiddleware logs every request: Uvicorn's own access log would repeat it.
+    uvicorn.run(app, host=HOST, port=PORT, log_level="info", proxy_headers=False, access_log=False)
 
 
 if __name__ == "__main__":
