@@ -178,6 +178,22 @@ async def test_keys_default_client_ip_header_and_async() -> None:
     assert (await call_http(async_mw, path="/")).status == 200  # None: not limited
 
 
+async def test_same_limit_with_different_keys_are_independent_rules() -> None:
+    # Per client IP and per API key, both "2/minute": two buckets, no error.
+    mw = limited(Rule("2/minute", key=header("X-API-Key")), Rule("2/minute"))
+    one_ip, other_ip = ("198.51.100.1", 1), ("198.51.100.2", 1)
+    key = {"x-api-key": "alpha"}
+    assert (await call_http(mw, client=one_ip, headers=key)).status == 200
+    assert (await call_http(mw, client=other_ip, headers=key)).status == 200
+    # The key's bucket is used up; the second IP's is not.
+    assert (await call_http(mw, client=other_ip, headers=key)).status == 429
+    assert (await call_http(mw, client=other_ip)).status == 200
+    assert (await call_http(mw, client=other_ip)).status == 429  # now its IP bucket
+    # Two rules that really are the same still need a distinct name.
+    with pytest.raises(ValueError, match="name="):
+        limited(Rule("2/minute", key=header("X-API-Key")), Rule("2/minute", key=header("X-API-Key")))
+
+
 async def test_huge_keys_are_hashed() -> None:
     backend = MemoryBackend()
     mw = RateLimitMiddleware(app, rules=[Rule("1/minute", key=header("x-k"))], backend=backend)
