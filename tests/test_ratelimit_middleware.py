@@ -191,7 +191,8 @@ async def test_same_limit_with_different_keys_are_independent_rules() -> None:
     assert (await call_http(mw, client=other_ip)).status == 429  # now its IP bucket
     # Two rules that really are the same still need a distinct name.
     with pytest.raises(ValueError, match="name="):
-        limited(Rule("2/minute", key=header("X-API-Key")), Rule("2/minute", key=header("X-API-Key")))
+        by_key = header("X-API-Key")
+        limited(Rule("2/minute", key=by_key), Rule("2/minute", key=by_key))
 
 
 async def test_huge_keys_are_hashed() -> None:

@@ -207,6 +207,13 @@ def test_options_validated(redis_url: str) -> None:
         RedisBackend(redis_url, prefix=None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="url_or_client"):
         RedisBackend(42)  # type: ignore[arg-type]
+    # A blocking client would stall the event loop on every request, then fail.
+    sync_client = redis.Redis.from_url(redis_url)
+    try:
+        with pytest.raises(TypeError, match="synchronous redis client"):
+            RedisBackend(sync_client)  # type: ignore[arg-type]
+    finally:
+        sync_client.close()
 
 
 async def test_cluster_mode_decides_one_slot_per_call(redis_url: str) -> None:

@@ -545,6 +545,16 @@ def test_redis_store_validates_options(
         RedisStore(*args, **kwargs)
 
 
+def test_redis_store_rejects_a_synchronous_client() -> None:
+    # Its calls would block the event loop and then fail on every request.
+    client = redis.Redis()
+    try:
+        with pytest.raises(TypeError, match="synchronous redis client"):
+            RedisStore(client)  # type: ignore[arg-type]
+    finally:
+        client.close()
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     value=st.binary(max_size=200)

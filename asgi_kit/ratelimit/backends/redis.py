@@ -127,6 +127,14 @@ return out
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 
+def _is_sync_client(client: object) -> bool:
+    """Whether ``client`` is redis-py's blocking client (calls return results)."""
+    import redis
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, (redis.Redis, RedisCluster))
+
+
 class RedisBackend(Backend):
     """Rate-limit state in Redis, shared exactly by every worker and host.
 
@@ -175,6 +183,11 @@ class RedisBackend(Backend):
                 url_or_client,
                 socket_timeout=self.timeout,
                 socket_connect_timeout=self.timeout,
+            )
+        elif _is_sync_client(url_or_client):
+            raise TypeError(
+                "url_or_client is a synchronous redis client, which would block the event "
+                "loop: pass a redis.asyncio.Redis (or RedisCluster) client or a redis:// URL"
             )
         elif callable(getattr(url_or_client, "evalsha", None)):
             self.client = url_or_client

@@ -56,6 +56,11 @@ class RedisStore(SessionStore):
         self.prefix = prefix
         self.default_ttl = check_positive_int(default_ttl)
         self.serializer = check_serializer(serializer)
+        if _is_sync_client(url_or_client):
+            raise TypeError(
+                "url_or_client is a synchronous redis client, which would block the event "
+                "loop: pass a redis.asyncio.Redis client or a redis:// URL"
+            )
         self.owns_client = isinstance(url_or_client, str)
         self.client: Redis = (
             _client_from_url(url_or_client, float(timeout))
@@ -94,6 +99,18 @@ class RedisStore(SessionStore):
 
     def __repr__(self) -> str:
         return f"RedisStore(prefix={self.prefix!r})"
+
+
+def _is_sync_client(client: object) -> bool:
+    """Whether ``client`` is redis-py's blocking client (needs no import when absent)."""
+    if isinstance(client, str):
+        return False
+    try:
+        import redis
+        from redis.cluster import RedisCluster
+    except ImportError:  # pragma: no cover - then it cannot be a redis-py client
+        return False
+    return isinstance(client, (redis.Redis, RedisCluster))
 
 
 def _client_from_url(url: str, timeout: float) -> Redis:
