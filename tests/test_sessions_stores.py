@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import subprocess
@@ -472,6 +473,22 @@ async def test_redis_command_counts(redis_url: str, sync_redis: redis.Redis) -> 
             assert counted == expected, (path, stats)
     finally:
         await store.aclose()
+
+
+@pytest.mark.redis
+def test_redis_store_from_url_survives_a_new_event_loop(redis_url: str) -> None:
+    # Test clients (Starlette's TestClient, asyncio.run per test) run each
+    # request on a new loop; pooled connections of the old loop must not be
+    # reused there, or every other request loses its session.
+    store = RedisStore(redis_url)
+    app = make(store)
+    cookie = asyncio.run(login(app))
+    for _ in range(3):
+        response = asyncio.run(call_http(app, path="/read", headers=with_cookie(cookie)))
+        assert json.loads(response.text) == {"user": "ann"}
+    response = asyncio.run(call_http(app, path="/write", headers=with_cookie(cookie)))
+    assert cookie_of(response) == cookie
+    asyncio.run(store.aclose())
 
 
 @pytest.mark.redis
