@@ -194,6 +194,17 @@ async def test_forged_and_garbage_cookies_make_no_store_call() -> None:
     assert store.total == 0
 
 
+async def test_a_forged_cookie_sent_first_does_not_hide_the_session() -> None:
+    store = CountingStore(MemoryStore())
+    app = make(store)
+    cookie = await login(app)
+    store.calls.clear()
+    headers = {"cookie": f"session=attacker-id; session={cookie}"}
+    response = await call_http(app, path="/read", headers=headers)
+    assert json.loads(response.text) == {"user": "ann"}
+    assert store.calls == {"load": 1}  # only the validly signed id reaches the store
+
+
 # --------------------------------------------------------- fixation defence
 
 
