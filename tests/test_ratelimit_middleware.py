@@ -362,8 +362,9 @@ def test_options_are_validated() -> None:
         limited(on_limited=429)
     with pytest.raises(ValueError, match="error_retry_after"):
         limited(error_retry_after=-1)
-    # A single Rule and headers=True are accepted conveniences.
+    # A single Rule, headers=True and exempt_paths=None are accepted conveniences.
     assert RateLimitMiddleware(app, rules=Rule("1/second"), headers=True).headers == "legacy"
+    assert not RateLimitMiddleware(app, exempt_paths=None).exempt_paths
 
 
 async def test_default_rule_is_100_per_minute() -> None:

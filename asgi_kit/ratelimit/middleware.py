@@ -118,7 +118,7 @@ class RateLimitMiddleware:
             the client a request counts against; None means not limited.
             The default, :func:`client_ip`, reads ``scope["client"]``.
         exempt_paths: Exact paths or globs (``"/health"``, ``"/static/*"``)
-            never limited.
+            never limited (None: none).
         on_backend_error: ``"allow"`` lets requests through when the backend
             fails; ``"deny"`` answers 503 with ``Retry-After``.  Each failure
             is logged once (structlog, ``asgi_kit.ratelimit``).
@@ -140,7 +140,7 @@ class RateLimitMiddleware:
         rules: Sequence[Rule] | Rule | None = None,
         backend: Backend | None = None,
         key: KeyFunc = client_ip,
-        exempt_paths: Iterable[str] = (),
+        exempt_paths: Iterable[str] | None = (),
         on_backend_error: Literal["allow", "deny"] = "allow",
         headers: HeaderMode = "legacy",
         *,
@@ -186,7 +186,9 @@ class RateLimitMiddleware:
         self._single = self._plans[0] if len(self._plans) == 1 else None
         self._single_list = [self._plans[0]]
 
-        self.exempt_paths = PathMatcher(exempt_paths, "exempt_paths")
+        self.exempt_paths = PathMatcher(
+            () if exempt_paths is None else exempt_paths, "exempt_paths"
+        )
         self._exempt = self.exempt_paths if self.exempt_paths else None
 
         if on_backend_error not in ("allow", "deny"):
