@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -318,6 +319,25 @@ async def test_backend_failure_allow_logs_once_per_failure(exc: Exception) -> No
     assert logs[0]["log_level"] == "error"
     assert logs[0]["on_backend_error"] == "allow"
     assert logs[0]["error_type"] == type(exc).__name__
+
+
+async def test_backend_failure_reaches_stdlib_logging_when_structlog_is_unconfigured(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unconfigured structlog prints to stdout, invisible to logging handlers.
+    import structlog
+
+    monkeypatch.setattr(structlog, "is_configured", lambda: False)
+    mw = limited(Rule("1/minute"), backend=FailingBackend(BackendError("refused")))
+    with caplog.at_level(logging.ERROR, logger="asgi_kit.ratelimit"):
+        responses = [await call_http(mw, path="/x") for _ in range(2)]
+    assert [r.status for r in responses] == [200, 200]
+    records = [r for r in caplog.records if r.name == "asgi_kit.ratelimit"]
+    assert len(records) == 2
+    assert records[0].levelno == logging.ERROR
+    assert "BackendError: refused" in records[0].getMessage()
+    assert records[0].on_backend_error == "allow"  # type: ignore[attr-defined]
+    assert records[0].path == "/x"  # type: ignore[attr-defined]
 
 
 async def test_backend_failure_deny_answers_503() -> None:
