@@ -39,6 +39,8 @@ logger = logging.getLogger("asgi_kit.sessions")
 MAX_COOKIE_SIZE = 4096
 #: Issued-at timestamps this far in the future (clock skew between hosts) are accepted.
 CLOCK_SKEW = 300
+#: Same-named session cookies tried after the first (stale ones from other paths).
+_MAX_SAME_NAMED = 4
 _SET_COOKIE = b"set-cookie"
 _COOKIE = b"Cookie"
 _SAME_SITE = frozenset({"lax", "strict", "none"})
@@ -275,6 +277,7 @@ class SessionMiddleware:
         if message is None:
             name = self.session_cookie
             seen_first = False
+            budget = _MAX_SAME_NAMED  # a header full of fakes must not cost an HMAC each
             for key, value in headers:
                 if len(key) != 6 or key.lower() != b"cookie":
                     continue
@@ -287,6 +290,9 @@ class SessionMiddleware:
                     message = self._signer.unsign(cval.encode("latin-1"))
                     if message is not None:
                         return raw, message
+                    budget -= 1
+                    if not budget:
+                        return raw, None
         return raw, message
 
     def _load_cookie(self, session: Session, cookie: str, headers: RawHeaders) -> None:
