@@ -502,6 +502,32 @@ def test_redis_store_from_url_survives_a_new_event_loop(redis_url: str) -> None:
     asyncio.run(store.aclose())
 
 
+async def test_a_hung_redis_costs_one_timeout_per_store_call() -> None:
+    # A server that accepts and never answers (a stopped or overloaded Redis):
+    # each store call waits `timeout` once; retrying a timed-out command would
+    # only double the wait.  Reconnecting after a closed connection still retries.
+    connections = 0
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while await reader.read(65536):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = RedisStore(f"redis://127.0.0.1:{port}", timeout=0.1)
+    try:
+        cookie = await login(make(MemoryStore()))  # a validly signed id
+        response = await call_http(make(store), path="/write", headers=with_cookie(cookie))
+        assert response.status == 200 and cookie_of(response) is None
+        assert connections == 2  # one load, one save: no retry after a timeout
+    finally:
+        server.close()
+        await store.aclose()
+
+
 @pytest.mark.redis
 async def test_two_app_instances_share_sessions(redis_url: str) -> None:
     first, second = RedisStore(redis_url), RedisStore(redis_url)

@@ -143,15 +143,17 @@ def _client_from_url(url: str, timeout: float) -> Redis:
         from redis.asyncio import Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "RedisStore needs the redis package: pip install 'asgi-kit[redis]'"
         ) from exc
     # One immediate retry re-opens a connection Redis closed (restart, idle
     # timeout); more retries with back-off would only hold requests longer.
+    # A timed-out command is not retried: each call waits `timeout` at most.
     return Redis.from_url(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 1),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
