@@ -68,6 +68,9 @@ _REQUEST_NAME_LENGTHS = frozenset((5, 15, 16))
 _MISSING: Any = object()
 # Distinct Accept-Encoding / Content-Type values cached; real traffic has a handful.
 _CACHE_SIZE = 256
+# Longer Accept-Encoding values are negotiated every time rather than remembered:
+# browsers send ~25 bytes, and huge made-up values must not pin memory.
+_MAX_CACHED_ACCEPT = 256
 _TOO_LARGE = b"Request body too large"
 _BAD_BODY = b"Malformed compressed request body"
 
@@ -230,9 +233,10 @@ class CompressionMiddleware:
     def _negotiate(self, accept: bytes) -> Coding | None:
         name = negotiate(accept, self.encodings)
         coding = None if name is None else self._codings[name]
-        if len(self._negotiated) >= _CACHE_SIZE:
-            self._negotiated.clear()  # bounded even against hostile clients
-        self._negotiated[accept] = coding
+        if len(accept) <= _MAX_CACHED_ACCEPT:
+            if len(self._negotiated) >= _CACHE_SIZE:
+                self._negotiated.clear()  # bounded even against hostile clients
+            self._negotiated[accept] = coding
         return coding
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -53,6 +53,9 @@ _TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _STR_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
 # A hostile client may send any number of origins; remember this many decisions.
 _CACHE_SIZE = 1024
+# A real origin is at most ~270 bytes (a 253-byte host); longer values are
+# decided every time rather than remembered, so they cannot pin memory.
+_MAX_CACHED_ORIGIN = 512
 # Upper bounds on Access-Control-Request-Headers: browsers send a handful of names.
 _MAX_REQUEST_HEADERS = 64
 _MAX_REQUEST_HEADERS_BYTES = 8192
@@ -332,6 +335,8 @@ class CORSMiddleware:
         if grant is not None:
             return grant
         grant = self._decide(origin)
+        if len(origin) > _MAX_CACHED_ORIGIN:
+            return grant
         grants = self._grants
         if len(grants) >= _CACHE_SIZE:
             # Drop the oldest entry; a flood of random origins only costs speed.
