@@ -266,11 +266,7 @@ class CompressionMiddleware:
                 return
 
         # Range requests: byte ranges refer to the identity body, leave them alone.
-        if (
-            ranged
-            or scope.get("method") == "HEAD"
-            or (self._has_exclude_paths and self._exclude_paths(scope.get("path", "")))
-        ):
+        if ranged or (self._has_exclude_paths and self._exclude_paths(scope.get("path", ""))):
 
             async def send_untouched(message: Message) -> None:
                 if message["type"] == "http.response.start":
@@ -280,7 +276,8 @@ class CompressionMiddleware:
             await self.app(scope, receive, send_untouched)
             return
         coding: Coding | None = None
-        if accept is not None:
+        # HEAD: no body to compress, but the same Vary a GET gets (RFC 9110 §9.3.2).
+        if accept is not None and scope.get("method") != "HEAD":
             coding = self._negotiated.get(accept, _MISSING)
             if coding is _MISSING:  # first time this exact value is seen
                 coding = self._negotiate(accept)
