@@ -571,13 +571,14 @@ class _BodyError(Exception):
 class _DecodingReceive:
     """``receive`` that decodes the request body piece by piece, within a size limit."""
 
-    __slots__ = ("_decoder", "_done", "_last", "_limit", "_receive", "_total", "error")
+    __slots__ = ("_decoder", "_done", "_empty", "_last", "_limit", "_receive", "_total", "error")
 
     def __init__(self, receive: Receive, decoder: Decoder, limit: int) -> None:
         self._receive = receive
         self._decoder = decoder
         self._limit = limit
         self._total = 0
+        self._empty = True  # no encoded byte yet: an empty body decodes to nothing
         self._last = False
         self._done = False
         self.error: _BodyError | None = None
@@ -595,6 +596,8 @@ class _DecodingReceive:
                     return message
                 self._last = not message.get("more_body", False)
                 data = message.get("body", b"")
+                if data:
+                    self._empty = False
             else:
                 data = b""
             try:
@@ -606,7 +609,7 @@ class _DecodingReceive:
                 raise self._fail(413, _TOO_LARGE)
             more = not (self._last and decoder.needs_input())
             if not more:
-                if not decoder.finished():
+                if not decoder.finished() and not self._empty:
                     raise self._fail(400, _BAD_BODY)  # truncated stream
                 self._done = True
             if out or not more:
