@@ -68,6 +68,9 @@ _REQUEST_NAME_LENGTHS = frozenset((5, 15, 16))
 _MISSING: Any = object()
 # Distinct Accept-Encoding / Content-Type values cached; real traffic has a handful.
 _CACHE_SIZE = 256
+# Longer Accept-Encoding values are negotiated every time rather than remembered:
+# browsers send ~25 bytes, and huge made-up values must not pin memory.
+_MAX_CACHED_ACCEPT = 256
 _TOO_LARGE = b"Request body too large"
 _BAD_BODY = b"Malformed compressed request body"
 
@@ -230,9 +233,10 @@ class CompressionMiddleware:
     def _negotiate(self, accept: bytes) -> Coding | None:
         name = negotiate(accept, self.encodings)
         coding = None if name is None else self._codings[name]
-        if len(self._negotiated) >= _CACHE_SIZE:
-            self._negotiated.clear()  # bounded even against hostile clients
-        self._negotiated[accept] = coding
+        if len(accept) <= _MAX_CACHED_ACCEPT:
+            if len(self._negotiated) >= _CACHE_SIZE:
+                self._negotiated.clear()  # bounded even against hostile clients
+            self._negotiated[accept] = coding
         return coding
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -262,11 +266,7 @@ class CompressionMiddleware:
                 return
 
         # Range requests: byte ranges refer to the identity body, leave them alone.
-        if (
-            ranged
-            or scope.get("method") == "HEAD"
-            or (self._has_exclude_paths and self._exclude_paths(scope.get("path", "")))
-        ):
+        if ranged or (self._has_exclude_paths and self._exclude_paths(scope.get("path", ""))):
 
             async def send_untouched(message: Message) -> None:
                 if message["type"] == "http.response.start":
@@ -276,7 +276,8 @@ class CompressionMiddleware:
             await self.app(scope, receive, send_untouched)
             return
         coding: Coding | None = None
-        if accept is not None:
+        # HEAD: no body to compress, but the same Vary a GET gets (RFC 9110 §9.3.2).
+        if accept is not None and scope.get("method") != "HEAD":
             coding = self._negotiated.get(accept, _MISSING)
             if coding is _MISSING:  # first time this exact value is seen
                 coding = self._negotiate(accept)
@@ -570,13 +571,14 @@ class _BodyError(Exception):
 class _DecodingReceive:
     """``receive`` that decodes the request body piece by piece, within a size limit."""
 
-    __slots__ = ("_decoder", "_done", "_last", "_limit", "_receive", "_total", "error")
+    __slots__ = ("_decoder", "_done", "_empty", "_last", "_limit", "_receive", "_total", "error")
 
     def __init__(self, receive: Receive, decoder: Decoder, limit: int) -> None:
         self._receive = receive
         self._decoder = decoder
         self._limit = limit
         self._total = 0
+        self._empty = True  # no encoded byte yet: an empty body decodes to nothing
         self._last = False
         self._done = False
         self.error: _BodyError | None = None
@@ -594,6 +596,8 @@ class _DecodingReceive:
                     return message
                 self._last = not message.get("more_body", False)
                 data = message.get("body", b"")
+                if data:
+                    self._empty = False
             else:
                 data = b""
             try:
@@ -605,7 +609,7 @@ class _DecodingReceive:
                 raise self._fail(413, _TOO_LARGE)
             more = not (self._last and decoder.needs_input())
             if not more:
-                if not decoder.finished():
+                if not decoder.finished() and not self._empty:
                     raise self._fail(400, _BAD_BODY)  # truncated stream
                 self._done = True
             if out or not more:

@@ -53,6 +53,9 @@ _TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 _STR_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
 # A hostile client may send any number of origins; remember this many decisions.
 _CACHE_SIZE = 1024
+# A real origin is at most ~270 bytes (a 253-byte host); longer values are
+# decided every time rather than remembered, so they cannot pin memory.
+_MAX_CACHED_ORIGIN = 512
 # Upper bounds on Access-Control-Request-Headers: browsers send a handful of names.
 _MAX_REQUEST_HEADERS = 64
 _MAX_REQUEST_HEADERS_BYTES = 8192
@@ -69,6 +72,10 @@ _ACRPN = b"access-control-request-private-network"
 _TRUE = b"true"
 _OK_HEAD: Final = ((b"content-length", b"2"), (b"content-type", b"text/plain; charset=utf-8"))
 _VARY = b"vary"
+_PREFLIGHT_VARY = (
+    b"Origin, Access-Control-Request-Method, Access-Control-Request-Headers, "
+    b"Access-Control-Request-Private-Network"
+)
 _ORIGIN = b"Origin"
 # Names of length 4 ("vary") or 27..32 (the Access-Control-* response headers we
 # set) are the only ones that may clash with ours: a length test skips the rest.
@@ -310,11 +317,10 @@ class CORSMiddleware:
             False,
         )
 
-        vary = [b"Origin"] if self._origin_dependent else []
-        if not self._all_methods:
-            vary.append(b"Access-Control-Request-Method")
-        vary += [b"Access-Control-Request-Headers", b"Access-Control-Request-Private-Network"]
-        self._preflight_vary: HeaderPairs = ((_VARY, b", ".join(vary)),)
+        # Every preflight answer depends on all four request headers: even with
+        # "*" origins a "null" or malformed Origin is refused, and "*" methods
+        # are a finite list, so an unknown method is refused too.
+        self._preflight_vary: HeaderPairs = ((_VARY, _PREFLIGHT_VARY),)
         self._preflight_static: HeaderPairs = (
             (_ACAM, ", ".join(self.allow_methods).encode("ascii")),
             (_ACMA, str(max_age).encode("ascii")),
@@ -329,6 +335,8 @@ class CORSMiddleware:
         if grant is not None:
             return grant
         grant = self._decide(origin)
+        if len(origin) > _MAX_CACHED_ORIGIN:
+            return grant
         grants = self._grants
         if len(grants) >= _CACHE_SIZE:
             # Drop the oldest entry; a flood of random origins only costs speed.
@@ -481,7 +489,7 @@ class CORSMiddleware:
         """The names to allow for ``Access-Control-Request-Headers``, or None to refuse."""
         if len(value) > _MAX_REQUEST_HEADERS_BYTES:
             return None
-        parts = value.lower().split(b",", _MAX_REQUEST_HEADERS)
+        parts = value.split(b",", _MAX_REQUEST_HEADERS)
         if len(parts) > _MAX_REQUEST_HEADERS:
             return None
         names: list[bytes] = []
@@ -491,9 +499,9 @@ class CORSMiddleware:
             name = part.strip(b" \t")
             if not name:
                 continue
-            if name not in allowed and not (allow_all and _TOKEN_RE.fullmatch(name)):
+            if name.lower() not in allowed and not (allow_all and _TOKEN_RE.fullmatch(name)):
                 return None
-            names.append(name)
+            names.append(name)  # as requested: names are case-insensitive, echoes exact
         return b", ".join(names)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:

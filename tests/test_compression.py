@@ -278,6 +278,18 @@ async def test_head_untouched() -> None:
     assert response.body == TEXT
 
 
+@pytest.mark.parametrize("accept", [BR, {}])
+async def test_head_gets_the_vary_a_get_gets(accept: dict[str, str]) -> None:
+    # A HEAD response carries the header fields of the GET (RFC 9110 §9.3.2).
+    mw = CompressionMiddleware(make_app(headers=[(b"vary", b"Cookie")]))
+    head = await call_http(mw, method="HEAD", headers=accept)
+    get = await call_http(mw, headers=accept)
+    assert head.header("content-encoding") is None
+    assert head.header_all("vary") == get.header_all("vary") == ["Cookie, Accept-Encoding"]
+    small = CompressionMiddleware(make_app(b"abc"))
+    assert (await call_http(small, method="HEAD", headers=BR)).header("vary") is None
+
+
 @pytest.mark.parametrize("status", [204, 304, 206])
 async def test_status_untouched(status: int) -> None:
     mw = CompressionMiddleware(make_app(status=status))

@@ -124,3 +124,26 @@ async def test_middleware_never_fails_on_hostile_accept_encoding(header: str | b
         assert coding is None
         assert response.body == body
     assert response.header("vary") == "Accept-Encoding"
+
+
+async def test_hostile_accept_encoding_values_do_not_pin_memory() -> None:
+    # Negotiation results are remembered per distinct Accept-Encoding value;
+    # huge made-up values must not stay in that memory.
+    import tracemalloc
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"x" * 1000})
+
+    mw = CompressionMiddleware(app)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(250):  # under the cache's size: nothing evicted
+            accept = b"gzip;q=0.%d, " % (i % 10) + b"x-%d, " % i * 2000
+            response = await call_http(mw, headers=[(b"accept-encoding", accept)])
+            assert response.status == 200
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert retained < 1024 * 1024, retained

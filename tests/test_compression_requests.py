@@ -248,3 +248,13 @@ async def test_highly_compressed_body_in_one_message(
     assert response.status == 200
     assert bodies(seen) == data
     assert all(len(m["body"]) <= bound for m in seen[1:])
+
+
+@pytest.mark.parametrize("coding", ["gzip", "br"])
+async def test_empty_body_with_a_coding_reads_as_empty(coding: str) -> None:
+    # Clients that label every request (GETs included) with a coding send no
+    # bytes at all: nothing to decode is an empty body, not a malformed one.
+    seen: list[Any] = []
+    mw = CompressionMiddleware(echo_app(seen), decompress_requests=True)
+    response = await call_http(mw, "POST", headers={"content-encoding": coding}, body=b"")
+    assert (response.status, response.body) == (200, b"0:")

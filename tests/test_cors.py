@@ -90,7 +90,7 @@ async def test_allow_all_with_credentials_reflects_origin() -> None:
     assert response.header("access-control-allow-origin") == "https://example.org"
     assert listed(response, "access-control-allow-headers") == {"x-example"}
     assert response.header("access-control-allow-credentials") == "true"
-    assert vary(response) == ALL_PREFLIGHT_VARY - {"Access-Control-Request-Method"}
+    assert vary(response) == ALL_PREFLIGHT_VARY
     assert {m.strip() for m in response.header("access-control-allow-methods").split(",")} == set(
         ALL_METHODS
     )
@@ -121,10 +121,7 @@ async def test_allow_all_without_credentials_sends_star() -> None:
     assert response.header("access-control-allow-origin") == "*"
     assert listed(response, "access-control-allow-headers") == {"x-example"}
     assert response.header("access-control-allow-credentials") is None
-    assert vary(response) == {
-        "Access-Control-Request-Headers",
-        "Access-Control-Request-Private-Network",
-    }
+    assert vary(response) == ALL_PREFLIGHT_VARY
 
     response = await call_http(app, headers={"Origin": "https://example.org"})
     assert response.header("access-control-allow-origin") == "*"
@@ -259,22 +256,31 @@ async def test_vary_is_merged_never_clobbered() -> None:
     assert vary(response) == {"Accept-Encoding", "Origin"}
 
 
-async def test_preflight_vary_wildcard_origins_specific_methods() -> None:
+async def test_preflight_vary_wildcard_origins_still_names_origin() -> None:
+    # With "*" origins the answer still depends on Origin ("null" is refused),
+    # so a cache must not hand one origin's preflight answer to another.
     app = cors(allow_origins=["*"], allow_methods=["GET", "POST"])
-    response = await call_http(
-        app, "OPTIONS", headers={**PREFLIGHT, "Access-Control-Request-Method": "POST"}
-    )
-    assert response.status == 200
-    assert vary(response) == ALL_PREFLIGHT_VARY - {"Origin"}
+    ok = await preflight(app, "https://example.org", "POST")
+    refused = await preflight(app, "null", "POST")
+    assert (ok.status, refused.status) == (200, 400)
+    assert vary(ok) == vary(refused) == ALL_PREFLIGHT_VARY
 
 
-async def test_preflight_vary_specific_origins_wildcard_methods() -> None:
+async def test_preflight_vary_wildcard_methods_still_names_method() -> None:
+    # "*" methods is a finite list: a method outside it is refused.
     app = cors(allow_origins=["https://example.org"], allow_methods=["*"])
-    response = await call_http(
-        app, "OPTIONS", headers={**PREFLIGHT, "Access-Control-Request-Method": "POST"}
-    )
+    ok = await preflight(app, "https://example.org", "POST")
+    refused = await preflight(app, "https://example.org", "BREW")
+    assert (ok.status, refused.status) == (200, 400)
+    assert vary(ok) == vary(refused) == ALL_PREFLIGHT_VARY
+
+
+@pytest.mark.parametrize("allow_headers", [["*"], ["X-Example"], ["x-example"]])
+async def test_preflight_echoes_requested_header_names_as_sent(allow_headers: list[str]) -> None:
+    app = cors(allow_origins=["https://example.org"], allow_headers=allow_headers)
+    response = await preflight(app, "https://example.org", "GET", "X-Example, Content-Type")
     assert response.status == 200
-    assert vary(response) == ALL_PREFLIGHT_VARY - {"Access-Control-Request-Method"}
+    assert response.header("access-control-allow-headers") == "X-Example, Content-Type"
 
 
 async def test_allowed_origin_does_not_leak_between_requests() -> None:
@@ -294,10 +300,7 @@ async def test_private_network_access_allowed() -> None:
     assert response.status == 200
     assert response.text == "OK"
     assert response.header("access-control-allow-private-network") == "true"
-    assert vary(response) == {
-        "Access-Control-Request-Headers",
-        "Access-Control-Request-Private-Network",
-    }
+    assert vary(response) == ALL_PREFLIGHT_VARY
 
     response = await call_http(app, "OPTIONS", headers=PREFLIGHT)
     assert response.status == 200
@@ -320,10 +323,7 @@ async def test_private_network_access_disallowed() -> None:
     assert response.status == 400
     assert response.text == "Disallowed CORS private-network"
     assert response.header("access-control-allow-private-network") is None
-    assert vary(response) == {
-        "Access-Control-Request-Headers",
-        "Access-Control-Request-Private-Network",
-    }
+    assert vary(response) == ALL_PREFLIGHT_VARY
 
 
 @pytest.mark.parametrize(
@@ -877,7 +877,7 @@ async def test_fastapi_add_middleware_drop_in() -> None:
         )
         assert response.status_code == 200
         assert response.headers["access-control-allow-origin"] == "https://example.org"
-        assert response.headers["access-control-allow-headers"] == "authorization"
+        assert response.headers["access-control-allow-headers"] == "Authorization"
         response = await client.get("/items", headers={"Origin": "https://example.org"})
         assert response.json() == {"n": 1}
         assert response.headers["access-control-allow-credentials"] == "true"

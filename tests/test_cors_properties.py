@@ -141,3 +141,23 @@ async def test_case_and_default_port_variants_are_the_same_origin(
     other = f"{scheme}://{host}:{default_port + 1}"
     response = await call_http(app, headers={"Origin": other})
     assert response.header("access-control-allow-origin") is None
+
+
+async def test_hostile_origins_do_not_pin_memory() -> None:
+    # Each distinct Origin's decision is remembered; huge made-up ones must
+    # not stay in that memory (1024 x 16 KiB would pin 16 MiB per worker).
+    import tracemalloc
+
+    app = CORSMiddleware(plain, allow_origins=["https://a.test"])
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1100):
+            origin = b"https://%d.test" % i + b"x" * 16384
+            response = await call_http(app, headers=[(b"origin", origin)])
+            assert response.status == 200
+            assert response.header("access-control-allow-origin") is None
+        retained = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert retained < 2 * 1024 * 1024, retained
