@@ -410,7 +410,10 @@ class CORSMiddleware:
         headers = scope["headers"]
         origin = header_value(headers, b"origin")
         if origin is None:
-            await self.app(scope, receive, send)
+            # Same-origin and non-browser requests: no CORS headers, but the
+            # answer still depends on Origin, so a shared cache must key on it
+            # (else it could serve this response to a cross-origin request).
+            await self.app(scope, receive, _vary_on_origin(send))
             return
         if scope["method"] == "OPTIONS":
             method = header_value(headers, b"access-control-request-method")
@@ -545,6 +548,17 @@ def _add_headers(message: Message, pairs: HeaderPairs, vary: bool) -> None:
     raw.extend(pairs)
     if vary:
         headers.add_vary(_ORIGIN)
+
+
+def _vary_on_origin(send: Send) -> Send:
+    """``send`` that merges ``Vary: Origin`` into the response start."""
+
+    async def send_with_vary(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            _add_headers(message, (), True)
+        await send(message)
+
+    return send_with_vary
 
 
 def _same_host(origin: bytes, host: bytes | None) -> bool:

@@ -104,7 +104,7 @@ async def test_allow_all_with_credentials_reflects_origin() -> None:
 
     response = await call_http(app)
     assert response.header("access-control-allow-origin") is None
-    assert vary(response) is None
+    assert vary(response) == {"Origin"}
 
 
 async def test_allow_all_without_credentials_sends_star() -> None:
@@ -412,19 +412,21 @@ async def test_max_age() -> None:
     assert response.header("access-control-max-age") == "7200"
 
 
-async def test_request_without_origin_is_untouched() -> None:
-    sent: list[Message] = []
-
+async def test_request_without_origin_gets_only_vary_origin() -> None:
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
-        message: Message = {"type": "http.response.start", "status": 200, "headers": []}
-        sent.append(message)
-        await send(message)
+        headers = [(b"Vary", b"Accept-Encoding"), (b"content-type", b"text/plain")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": b"x"})
 
-    middleware = CORSMiddleware(app, allow_origins=["*"], allow_credentials=True)
-    response = await call_http(middleware)
-    assert response.headers == []
-    assert response.messages[0] is sent[0]
+    for options in (
+        {"allow_origins": ["*"], "allow_credentials": True},
+        {"allow_origins": ["https://a.example"]},
+    ):
+        response = await call_http(CORSMiddleware(app, **options))  # type: ignore[arg-type]
+        assert response.status == 200
+        assert response.header_all("vary") == ["Accept-Encoding, Origin"]
+        assert not [k for k, _ in response.headers if k.lower().startswith(b"access-control")]
+        assert response.body == b"x"
 
 
 async def test_requested_header_names_are_case_insensitive() -> None:

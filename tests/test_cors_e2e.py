@@ -62,7 +62,7 @@ def test_preflight_and_credentialed_request(live_server: LiveServerFactory) -> N
 
         plain = client.get("/api")
         assert "access-control-allow-origin" not in plain.headers
-        assert vary_tokens(plain) == {"Accept-Encoding"}
+        assert vary_tokens(plain) == {"Accept-Encoding", "Origin"}
 
 
 def test_websocket_origin_check(live_server: LiveServerFactory) -> None:
