@@ -143,8 +143,31 @@ class Stack:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def build_asgi_kit(app: App, tracer_provider: Any = None, spans: _Counter | None = None) -> Stack:
-    """The nine asgi_kit middleware in the order of ``docs/stack.md``."""
+#: The asgi_kit stack, innermost first (wrapping order), by short name.
+LAYERS = (
+    "compression",
+    "sessions",
+    "ratelimit",
+    "cors",
+    "metrics",
+    "accesslog",
+    "tracing",
+    "requestid",
+    "proxy",
+)
+
+
+def build_asgi_kit(
+    app: App,
+    tracer_provider: Any = None,
+    spans: _Counter | None = None,
+    without: frozenset[str] = frozenset(),
+) -> Stack:
+    """The nine asgi_kit middleware in the order of ``docs/stack.md``.
+
+    ``without`` leaves layers out (names from :data:`LAYERS`); only the
+    leave-one-out breakdown in :mod:`benchmarks.profile_stack` uses it.
+    """
     from prometheus_client import CollectorRegistry
 
     from asgi_kit.compression import CompressionMiddleware
@@ -156,16 +179,26 @@ def build_asgi_kit(app: App, tracer_provider: Any = None, spans: _Counter | None
     from asgi_kit.sessions import SessionMiddleware
     from asgi_kit.tracing import TracingMiddleware
 
+    unknown = set(without) - set(LAYERS)
+    if unknown:
+        raise ValueError(f"unknown layers: {sorted(unknown)}")
     registry = CollectorRegistry()
-    app = CompressionMiddleware(app, minimum_size=MINIMUM_SIZE, brotli_quality=BROTLI_QUALITY)
-    app = SessionMiddleware(app, SECRET, session_cookie=OURS_COOKIE)
-    app = RateLimitMiddleware(app, rules=[Rule(LIMIT)], backend=MemoryBackend())
-    app = CORSMiddleware(app, allow_origins=[ORIGIN], allow_credentials=True)
-    app = MetricsMiddleware(app, registry=registry)
-    app = AccessLogMiddleware(app, logger=dropping_logger())
-    app = TracingMiddleware(app, tracer_provider=tracer_provider)
-    app = RequestIDMiddleware(app)
-    app = ProxyHeadersMiddleware(app, trusted_hosts=[PROXY])
+    layers: dict[str, Any] = {
+        "compression": lambda a: CompressionMiddleware(
+            a, minimum_size=MINIMUM_SIZE, brotli_quality=BROTLI_QUALITY
+        ),
+        "sessions": lambda a: SessionMiddleware(a, SECRET, session_cookie=OURS_COOKIE),
+        "ratelimit": lambda a: RateLimitMiddleware(a, rules=[Rule(LIMIT)], backend=MemoryBackend()),
+        "cors": lambda a: CORSMiddleware(a, allow_origins=[ORIGIN], allow_credentials=True),
+        "metrics": lambda a: MetricsMiddleware(a, registry=registry),
+        "accesslog": lambda a: AccessLogMiddleware(a, logger=dropping_logger()),
+        "tracing": lambda a: TracingMiddleware(a, tracer_provider=tracer_provider),
+        "requestid": lambda a: RequestIDMiddleware(a),
+        "proxy": lambda a: ProxyHeadersMiddleware(a, trusted_hosts=[PROXY]),
+    }
+    for name in LAYERS:
+        if name not in without:
+            app = layers[name](app)
     return Stack(app, registry=registry, spans=spans)
 
 
