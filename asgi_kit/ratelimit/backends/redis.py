@@ -1,0 +1,261 @@
+"""``RedisBackend``: one atomic Lua script per decision, on the server's clock."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from asgi_kit.ratelimit.rule import Rule
+
+from .base import Backend, BackendError, Outcome
+
+if TYPE_CHECKING:  # pragma: no cover
+    from redis.asyncio import Redis
+
+__all__ = ["SCRIPT", "RedisBackend"]
+
+# KEYS: one state key per applicable rule.  ARGV: four numbers per rule:
+# algorithm (1 gcra, 2 sliding window, 3 fixed window), count, period (µs),
+# cost.  Time is the server's TIME in µs, so every worker and host shares one
+# clock.  Pass 1 decides every rule; pass 2 writes state only when all rules
+# admit, so a denied request consumes nothing.  Reply: {admitted, then per
+# rule: admitted, remaining, reset µs, retry-after µs}.  Floats are stored
+# with %.17g: Lua's default number formatting keeps only 14 digits.
+SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local eps = 0.001
+local out = {1}
+local writes = {}
+for i = 1, #KEYS do
+  local j = (i - 1) * 4
+  local alg = tonumber(ARGV[j + 1])
+  local count = tonumber(ARGV[j + 2])
+  local period = tonumber(ARGV[j + 3])
+  local cost = tonumber(ARGV[j + 4])
+  local ok, remaining, reset, wait = 0, 0, 0, 0
+  local key = KEYS[i]
+  if alg == 1 then
+    local interval = period / count
+    local tat = tonumber(redis.call('GET', key)) or now
+    if tat < now then tat = now end
+    local new_tat = tat + cost * interval
+    local allow_at = new_tat - period
+    if allow_at - now > eps then
+      wait = allow_at - now
+      reset = wait
+      remaining = math.floor((period - (tat - now)) / interval + 1e-9)
+    else
+      ok = 1
+      reset = new_tat - now
+      remaining = math.floor((period - (new_tat - now)) / interval + 1e-9)
+      writes[i] = {1, string.format('%.17g', new_tat), math.ceil(reset / 1000)}
+    end
+  elseif alg == 3 then
+    local s = redis.call('HMGET', key, 'e', 'u')
+    local e, used = tonumber(s[1]), tonumber(s[2])
+    if not e or e <= now then e, used = now + period, 0 end
+    reset = e - now
+    if used + cost > count then
+      wait = reset
+      remaining = count - used
+    else
+      ok = 1
+      used = used + cost
+      remaining = count - used
+      writes[i] = {3, string.format('%.17g', e), used, math.ceil(reset / 1000)}
+    end
+  else
+    local s = redis.call('HMGET', key, 'o', 'i', 'c', 'p')
+    local origin, index = tonumber(s[1]), tonumber(s[2])
+    local cur, prev = tonumber(s[3]) or 0, tonumber(s[4]) or 0
+    local idx = 0
+    if origin and index then
+      idx = math.floor((now - origin) / period)
+      if idx ~= index then
+        if idx == index + 1 then prev = cur else prev = 0 end
+        cur = 0
+      end
+    else
+      origin, cur, prev = now, 0, 0
+    end
+    local left = period - (now - origin - idx * period)
+    local est = prev * left / period + cur
+    if est + cost > count + 1e-9 then
+      local need = count - cost
+      if cur <= need then
+        wait = left - (need - cur) * period / prev
+      else
+        wait = left + period - need * period / cur
+      end
+      if wait < 1 then wait = 1 end
+      reset = wait
+      remaining = math.floor(count - est + 1e-9)
+    else
+      ok = 1
+      reset = left + period
+      remaining = math.floor(count - est - cost + 1e-9)
+      writes[i] = {2, string.format('%.17g', origin), idx, cur + cost, prev,
+                   math.ceil((left + period) / 1000)}
+    end
+  end
+  if ok == 0 then out[1] = 0 end
+  if remaining < 0 then remaining = 0 end
+  out[#out + 1] = ok
+  out[#out + 1] = remaining
+  out[#out + 1] = math.ceil(reset)
+  out[#out + 1] = math.ceil(wait)
+end
+if out[1] == 1 then
+  for i = 1, #KEYS do
+    local w = writes[i]
+    if w[1] == 1 then
+      redis.call('SET', KEYS[i], w[2], 'PX', w[3])
+    elseif w[1] == 3 then
+      redis.call('HSET', KEYS[i], 'e', w[2], 'u', w[3])
+      redis.call('PEXPIRE', KEYS[i], w[4])
+    else
+      redis.call('HSET', KEYS[i], 'o', w[2], 'i', w[3], 'c', w[4], 'p', w[5])
+      redis.call('PEXPIRE', KEYS[i], w[6])
+    end
+  end
+end
+return out
+"""
+SCRIPT_SHA = hashlib.sha1(SCRIPT.encode(), usedforsecurity=False).hexdigest()
+
+
+class RedisBackend(Backend):
+    """Rate-limit state in Redis, shared exactly by every worker and host.
+
+    Each decision is **one round trip**: a single ``EVALSHA`` of a Lua script
+    that reads the server's ``TIME``, decides every rule that applies to the
+    request and writes their state only when all of them admit it.  Because
+    the script runs atomically and uses the server's clock, any number of
+    processes on hosts with skewed clocks share one exact limit.  Keys expire
+    on their own.  When the script is not cached (a restarted or flushed
+    server) the backend falls back to ``EVAL``, which caches it again.
+
+    ``url_or_client`` is a ``redis://`` URL or a ``redis.asyncio.Redis`` (or
+    ``RedisCluster``) client.  Keys are ``{prefix}{rule}:{{{client}}}``: the
+    client key is a Redis Cluster hash tag, so all the rules of one request
+    that share a key function land in one slot; with a cluster client, rules
+    whose keys fall in different slots are decided in one call per slot.
+
+    ``timeout`` (seconds) bounds each decision, including connecting; on
+    expiry (or any Redis error) :class:`BackendError` is raised and the
+    middleware applies ``on_backend_error``.  Requires Redis >= 5 (scripts
+    that call ``TIME`` need effects replication, the default since 5).
+    """
+
+    def __init__(
+        self,
+        url_or_client: str | Redis,
+        prefix: str = "ratelimit:",
+        timeout: float = 1.0,
+    ) -> None:
+        if not isinstance(prefix, str):
+            raise TypeError(f"prefix must be a str, got {prefix!r}")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
+            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        try:
+            import redis.asyncio as aioredis
+            from redis.exceptions import NoScriptError, RedisError
+        except ImportError as exc:  # pragma: no cover (the redis extra is installed in dev)
+            raise ImportError(
+                "RedisBackend needs the redis package: pip install 'asgi-kit[redis]'"
+            ) from exc
+        self.prefix = prefix
+        self.timeout = float(timeout)
+        self._owns_client = isinstance(url_or_client, str)
+        if isinstance(url_or_client, str):
+            self.client: Any = aioredis.Redis.from_url(
+                url_or_client,
+                socket_timeout=self.timeout,
+                socket_connect_timeout=self.timeout,
+            )
+        elif callable(getattr(url_or_client, "evalsha", None)):
+            self.client = url_or_client
+        else:
+            raise TypeError(
+                "url_or_client must be a redis:// URL or a redis.asyncio client, "
+                f"got {url_or_client!r}"
+            )
+        self._cluster = isinstance(self.client, aioredis.RedisCluster)
+        self._no_script = NoScriptError
+        self._redis_error = RedisError
+
+    def key_for(self, rule: Rule, key: str) -> str:
+        """The Redis key holding ``rule``'s state for client ``key``."""
+        return f"{self.prefix}{rule.ident}:{{{key}}}"
+
+    async def hit(self, checks: Sequence[tuple[Rule, str]]) -> Sequence[Outcome]:
+        keys = [f"{self.prefix}{rule.ident}:{{{key}}}" for rule, key in checks]
+        if self._cluster and len(keys) > 1:
+            return await self._hit_cluster(checks, keys)
+        return await self._decide(checks, keys)
+
+    async def _decide(self, checks: Sequence[tuple[Rule, str]], keys: list[str]) -> list[Outcome]:
+        args: list[int] = []
+        for rule, _ in checks:
+            args += (rule.algorithm_id, rule.count, rule.period * 1_000_000, rule.cost)
+        try:
+            reply = await asyncio.wait_for(self._run(keys, args), self.timeout)
+        except asyncio.TimeoutError:
+            raise BackendError(f"Redis did not answer within {self.timeout}s") from None
+        except self._redis_error as exc:
+            raise BackendError(f"{type(exc).__name__}: {exc}") from exc
+        try:
+            values = [int(v) for v in reply]
+        except (TypeError, ValueError) as exc:
+            raise BackendError(f"unexpected script reply {reply!r}") from exc
+        if len(values) != 1 + 4 * len(checks):
+            raise BackendError(f"unexpected script reply {reply!r}")
+        return [
+            Outcome(
+                values[i] == 1,
+                values[i + 1],
+                values[i + 2] / 1_000_000,
+                values[i + 3] / 1_000_000,
+            )
+            for i in range(1, len(values), 4)
+        ]
+
+    async def _run(self, keys: list[str], args: list[int]) -> Any:
+        try:
+            return await self.client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+        except self._no_script:
+            # EVAL runs the script and caches it, so the next call's EVALSHA hits.
+            return await self.client.eval(SCRIPT, len(keys), *keys, *args)
+
+    async def _hit_cluster(
+        self, checks: Sequence[tuple[Rule, str]], keys: list[str]
+    ) -> list[Outcome]:
+        from redis.crc import key_slot
+
+        groups: dict[int, list[int]] = {}
+        for i, key in enumerate(keys):
+            groups.setdefault(key_slot(key.encode()), []).append(i)
+        if len(groups) == 1:
+            return await self._decide(checks, keys)
+        # One script per slot: atomic within a slot; a denial in one slot
+        # stops the remaining slots from being charged.
+        # Rules in slots not evaluated (after a denial) report their full quota.
+        outcomes = [Outcome(True, rule.count, 0.0, 0.0) for rule, _ in checks]
+        for indexes in groups.values():
+            part = await self._decide([checks[i] for i in indexes], [keys[i] for i in indexes])
+            for i, outcome in zip(indexes, part, strict=True):
+                outcomes[i] = outcome
+            if not all(o.allowed for o in part):
+                break
+        return outcomes
+
+    async def close(self) -> None:
+        """Close the connection pool when the backend created the client."""
+        if self._owns_client:
+            await self.client.aclose()
+
+    def __repr__(self) -> str:
+        return f"RedisBackend(prefix={self.prefix!r}, timeout={self.timeout})"

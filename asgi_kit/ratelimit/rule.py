@@ -1,0 +1,212 @@
+"""``Rule``: a parsed limit plus which requests it applies to."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable
+from typing import Literal
+
+from asgi_kit._http import _TCHARS, PathMatcher
+from asgi_kit.types import Scope
+
+from .keys import KeyFunc
+
+__all__ = ["ALGORITHMS", "Algorithm", "Rule", "parse_limit"]
+
+Algorithm = Literal["gcra", "sliding_window", "fixed_window"]
+#: Algorithm name -> the small integer the Redis script dispatches on.
+ALGORITHMS: dict[str, int] = {"gcra": 1, "sliding_window": 2, "fixed_window": 3}
+
+_UNITS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hr": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
+_CANONICAL = {1: "second", 60: "minute", 3600: "hour", 86400: "day"}
+# "100/minute", "100/minutes", "10/5 minutes", "100 per minute", "2 per 30s".
+_LIMIT_RE = re.compile(
+    r"\s*(\d{1,12})\s*(?:/|\s+per\s+)\s*(?:(\d{1,9})\s*)?"
+    r"(seconds?|secs?|s|minutes?|mins?|m|hours?|hrs?|h|days?|d)\s*",
+    re.ASCII | re.IGNORECASE,
+)
+MAX_COUNT = 10**9
+MAX_PERIOD = 366 * 86400
+_NAME_CHARS = frozenset(range(0x20, 0x7F)) - {ord('"'), ord("\\")}
+
+
+def parse_limit(text: str) -> tuple[int, int]:
+    """Parse ``"N/second|minute|hour|day"`` into ``(count, period_seconds)``.
+
+    Accepted forms (case-insensitive, plurals allowed): ``"100/minute"``,
+    ``"100/minutes"``, ``"10/5 minutes"``, ``"100 per minute"``,
+    ``"2 per 30 seconds"``; units may be abbreviated (``s``, ``sec``, ``m``,
+    ``min``, ``h``, ``hr``, ``d``).  Raises :class:`ValueError` naming
+    ``text`` for anything else, including a zero count or period.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"limit must be a string like '100/minute', got {text!r}")
+    match = _LIMIT_RE.fullmatch(text)
+    unit = _UNITS.get(match.group(3).lower().rstrip("s") or "s") if match else None
+    if match is None or unit is None:
+        raise ValueError(
+            f"limit {text!r} is not a rate limit: expected 'N/second|minute|hour|day', "
+            "'N/5 minutes' or 'N per minute'"
+        )
+    count = int(match.group(1))
+    period = int(match.group(2) or 1) * unit
+    if not 0 < count <= MAX_COUNT:
+        raise ValueError(f"limit {text!r}: the count must be between 1 and {MAX_COUNT}")
+    if not 0 < period <= MAX_PERIOD:
+        raise ValueError(f"limit {text!r}: the period must be between 1 second and 366 days")
+    return count, period
+
+
+def _period_text(period: int) -> str:
+    for seconds in (86400, 3600, 60, 1):
+        if period % seconds == 0:
+            n = period // seconds
+            word = _CANONICAL[seconds]
+            return word if n == 1 else f"{n}{word}s"
+    raise AssertionError("unreachable: periods are whole seconds")  # pragma: no cover
+
+
+class Rule:
+    """One rate limit and the requests it applies to.
+
+    ``limit`` is ``"N/second|minute|hour|day"`` (``"100/minute"``,
+    ``"10/5 minutes"``, ``"100 per minute"``).  ``path`` restricts the rule to
+    an exact path or a glob (``"/api/*"``), or a list of them; ``methods`` to
+    a set of HTTP methods (WebSocket handshakes count as ``GET``).  ``key``
+    overrides the middleware's key function for this rule.  ``algorithm`` is
+    ``"gcra"`` (smooth, allows a burst of N), ``"sliding_window"`` or
+    ``"fixed_window"``.  ``cost`` is how many units one request uses.
+
+    ``name`` labels the rule in the IETF headers and in storage keys; by
+    default it is derived from the limit (``"100/minute"``).  Every argument
+    is validated here; a bad one raises :class:`ValueError`/:class:`TypeError`
+    naming it.
+    """
+
+    __slots__ = (
+        "_matcher",
+        "_methods",
+        "algorithm",
+        "algorithm_id",
+        "cost",
+        "count",
+        "ident",
+        "key",
+        "limit",
+        "methods",
+        "name",
+        "path",
+        "period",
+    )
+
+    def __init__(
+        self,
+        limit: str,
+        path: str | Iterable[str] | None = None,
+        methods: Iterable[str] | None = None,
+        key: KeyFunc | None = None,
+        algorithm: Algorithm = "gcra",
+        cost: int = 1,
+        *,
+        name: str | None = None,
+    ) -> None:
+        self.limit = limit
+        self.count, self.period = parse_limit(limit)
+
+        self.path = path
+        if path is None:
+            self._matcher: PathMatcher | None = None
+        else:
+            self._matcher = PathMatcher([path] if isinstance(path, str) else path, "path")
+
+        self.methods: frozenset[str] | None
+        if methods is None:
+            self.methods = None
+        else:
+            if isinstance(methods, (str, bytes)):
+                raise TypeError(f"methods must be a set of method names, not {methods!r}")
+            names = set()
+            for method in methods:
+                if (
+                    not isinstance(method, str)
+                    or not method
+                    or not all(ord(c) in _TCHARS for c in method)
+                ):
+                    raise ValueError(f"methods: {method!r} is not an HTTP method")
+                names.add(method.upper())
+            if not names:
+                raise ValueError("methods must not be empty (use None for every method)")
+            self.methods = frozenset(names)
+        self._methods = self.methods
+
+        if key is not None and not callable(key):
+            raise TypeError(f"key must be a callable (scope) -> str | None, got {key!r}")
+        self.key = key
+
+        if algorithm not in ALGORITHMS:
+            raise ValueError(
+                f"algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got {algorithm!r}"
+            )
+        self.algorithm: Algorithm = algorithm
+        self.algorithm_id = ALGORITHMS[algorithm]
+
+        if isinstance(cost, bool) or not isinstance(cost, int):
+            raise TypeError(f"cost must be an int, got {cost!r}")
+        if not 1 <= cost <= self.count:
+            raise ValueError(
+                f"cost must be between 1 and the limit's count ({self.count}), got {cost}"
+            )
+        self.cost = cost
+
+        if name is None:
+            name = f"{self.count}/{_period_text(self.period)}"
+        elif not isinstance(name, str) or not name or not all(ord(c) in _NAME_CHARS for c in name):
+            raise ValueError(
+                f"name must be non-empty printable ASCII without '\"' or '\\', got {name!r}"
+            )
+        self.name = name
+
+        # Storage identity: the name, the algorithm (state shapes differ) and,
+        # when the rule is scoped, a digest of its scope, so two rules with the
+        # same limit on different paths never share a bucket.
+        ident = f"{name}:{algorithm}"
+        if path is not None or methods is not None:
+            scope_text = repr(
+                (self._matcher.patterns if self._matcher else None, sorted(self.methods or ()))
+            )
+            ident += ":" + hashlib.sha1(scope_text.encode(), usedforsecurity=False).hexdigest()[:8]
+        self.ident = ident
+
+    def applies(self, scope: Scope) -> bool:
+        """Whether this rule's ``path`` and ``methods`` match ``scope``."""
+        method = scope.get("method", "GET") if scope.get("type") == "http" else "GET"
+        if self._methods is not None and method not in self._methods:
+            return False
+        return self._matcher is None or self._matcher(scope["path"])
+
+    def __repr__(self) -> str:
+        parts = [repr(self.limit)]
+        if self.path is not None:
+            parts.append(f"path={self.path!r}")
+        if self.methods is not None:
+            parts.append(f"methods={sorted(self.methods)!r}")
+        if self.key is not None:
+            parts.append(f"key={getattr(self.key, '__qualname__', self.key)!s}")
+        if self.algorithm != "gcra":
+            parts.append(f"algorithm={self.algorithm!r}")
+        if self.cost != 1:
+            parts.append(f"cost={self.cost}")
+        return f"Rule({', '.join(parts)})"
