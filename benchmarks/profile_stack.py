@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import cProfile
 import collections
+import cProfile
 import platform
 import pstats
 import sys
@@ -91,7 +91,7 @@ def leave_one_out(requests: int, rounds: int) -> str:
         f"Full stack overhead: **{total:.0f} µs** per request "
         f"(median of {rounds} rounds of {requests} requests).",
         "",
-        "| middleware (outermost first) | µs (full − without it) | share of the overhead |",
+        "| middleware (outermost first) | µs (full - without it) | share of the overhead |",
         "|---|---:|---:|",
     ]
     costs = {row.anchor: total - (row.anchor_us or 0.0) for row in rows}
@@ -155,10 +155,10 @@ def main(argv: list[str] | None = None) -> int:
         leave_one_out(args.requests, args.rounds),
         profile(max(args.requests, 3000), args.top),
     ]
-    text = "\n\n".join(
-        [f"Python {platform.python_version()} on {platform.machine()}; asgi_kit stack, OTel SDK."]
-        + parts
+    header = (
+        f"Python {platform.python_version()} on {platform.machine()}; asgi_kit stack, OTel SDK."
     )
+    text = "\n\n".join([header, *parts])
     print(text)
     if args.out:
         args.out.write_text(text + "\n")
