@@ -76,6 +76,7 @@ def _series(registry: Any, name_suffix: str, label: str) -> set[str]:
 def sanity_check(stack: Stack, kind: str, scope: dict[str, Any]) -> None:
     """Assert that ``stack`` (``"asgi_kit"`` or ``"anchor"``) did all of its work."""
     ended = stack.spans.ended if stack.spans is not None else 0
+    events = stack.extra["logger"].events if "logger" in stack.extra else 0
     status, headers, body = asyncio.run(_call(stack.app, scope))
 
     def one(name: bytes) -> bytes:
@@ -97,6 +98,9 @@ def sanity_check(stack: Stack, kind: str, scope: dict[str, Any]) -> None:
     assert len(one(b"x-request-id")) >= 32, f"{kind}: no generated request id"
     assert b"set-cookie" not in headers, f"{kind}: an unchanged session was re-sent"
     if kind == "asgi_kit":
+        logger = stack.extra["logger"]
+        assert logger.events == events + 1, f"{kind}: expected one access-log event"
+        assert logger.last["status"] == 200 and logger.last["request_id"]
         assert one(b"ratelimit-limit") == b"1000000"
         assert int(one(b"content-length")) == len(body)
         routes = _series(stack.registry, "http_server_request_duration_seconds_count", "route")
