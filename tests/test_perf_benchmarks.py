@@ -84,6 +84,30 @@ def test_throughput_parses_wrk_latencies() -> None:
     assert throughput._ms("1.50s") == pytest.approx(1500.0)
 
 
+WRK_OUTPUT = """\
+Running 8s test @ http://127.0.0.1:40123/items/42
+  1 threads and 32 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency    13.21ms    4.02ms  61.50ms   77.50%
+    Req/Sec     2.43k   310.12     2.81k    50%
+  Latency Distribution
+     50%   12.40ms
+     75%   14.02ms
+     90%   17.11ms
+     99%    1.02s
+  19410 requests in 8.00s, 9.81MB read
+Requests/sec:   2426.04
+Transfer/sec:      1.23MB
+"""
+
+
+def test_throughput_parses_wrk_output_lines_not_columns() -> None:
+    rps, p50, p99 = throughput.parse_wrk(WRK_OUTPUT)
+    assert rps == pytest.approx(2426.04)
+    assert p50 == pytest.approx(12.40)
+    assert p99 == pytest.approx(1020.0)
+
+
 def test_throughput_server_serves_the_checked_stack_over_a_socket() -> None:
     server = throughput.Server("asgi_kit stack", "asgi_kit_stack")
     headers = throughput.request_headers()
