@@ -6,23 +6,29 @@ Django, Litestar, Quart ...) with no framework dependency.
 
 from ._version import __version__
 from .cors import CORSMiddleware
+from .logging import AccessLogMiddleware, RequestIDMiddleware, get_request_id
 from .metrics import MetricsMiddleware, metrics_app
+from .proxy import ProxyHeadersMiddleware
 from .ratelimit import MemoryBackend, RateLimitMiddleware, RedisBackend, Rule
 from .sessions import CookieStore, MemoryStore, RedisStore, SessionMiddleware
 from .tracing import TracingMiddleware
 
 __all__ = [
+    "AccessLogMiddleware",
     "CORSMiddleware",
     "CookieStore",
     "MemoryBackend",
     "MemoryStore",
     "MetricsMiddleware",
+    "ProxyHeadersMiddleware",
     "RateLimitMiddleware",
     "RedisBackend",
     "RedisStore",
+    "RequestIDMiddleware",
     "Rule",
     "SessionMiddleware",
     "TracingMiddleware",
     "__version__",
+    "get_request_id",
     "metrics_app",
 ]
