@@ -345,3 +345,11 @@ def asgi_kit_stack() -> App:
 def anchor_stack() -> App:
     provider, counter = sdk_provider()
     return build_anchor(bare_app(), provider, counter).app
+
+
+def asgi_kit_stack_no_sdk() -> App:
+    return build_asgi_kit(bare_app()).app
+
+
+def anchor_stack_no_sdk() -> App:
+    return build_anchor(bare_app()).app

@@ -1,7 +1,8 @@
 """Throughput over real sockets: ``python -m benchmarks.throughput``.
 
-For each of the bare app, the asgi_kit stack and the anchor stack (see
-:mod:`benchmarks.stack_apps`) this starts one Uvicorn process (one worker,
+For each of the bare app, the asgi_kit stack and the anchor stack, with the
+OpenTelemetry SDK (a dropping span processor) and without it (see
+:mod:`benchmarks.stack_apps`), this starts one Uvicorn process (one worker,
 ``127.0.0.1``, a free port, ``--no-access-log``, ``--log-level warning``,
 ``--no-proxy-headers`` so the stacks' own proxy middleware does that work),
 checks one response over the socket, warms up, then drives it with Debian's
@@ -39,6 +40,8 @@ APPS = [
     ("bare app", "bare"),
     ("asgi_kit stack", "asgi_kit_stack"),
     ("anchor stack", "anchor_stack"),
+    ("asgi_kit stack, no OTel SDK", "asgi_kit_stack_no_sdk"),
+    ("anchor stack, no OTel SDK", "anchor_stack_no_sdk"),
 ]
 INSTALL_HINT = (
     "wrk is not installed. Install it with:\n"
@@ -151,7 +154,7 @@ class Server:
         assert data["client"] == stack_apps.FORWARDED_FOR, f"{self.label}: proxy headers"
         assert headers.get("access-control-allow-origin") == stack_apps.ORIGIN
         assert "x-request-id" in headers and "set-cookie" not in headers
-        limit = "ratelimit-limit" if self.factory == "asgi_kit_stack" else "x-ratelimit-limit"
+        limit = "ratelimit-limit" if self.factory.startswith("asgi_kit") else "x-ratelimit-limit"
         assert headers.get(limit) == "1000000", f"{self.label}: no rate-limit headers"
 
 
