@@ -192,16 +192,20 @@ def parse_wrk(out: str) -> tuple[float, float, float]:
 
 
 def format_table(servers: list[Server]) -> str:
+    """Best round per server; "added" is the per-request time over the bare app's."""
     bare = max(servers[0].rps)
     lines = [
-        "| app | requests/s | % of bare | p50 latency | p99 latency |",
-        "|---|---:|---:|---:|---:|",
+        "| app | requests/s | % of bare | µs per request (added) | p50 latency | p99 latency |",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for server in servers:
         best = max(server.rps)
         i = server.rps.index(best)
+        per_request = 1e6 / best
+        added = per_request - 1e6 / bare
         lines.append(
             f"| {server.label} | {best:,.0f} | {100 * best / bare:.0f}% "
+            f"| {per_request:.0f} (+{added:.0f}) "
             f"| {server.p50_ms[i]:.2f} ms | {server.p99_ms[i]:.2f} ms |"
         )
     return "\n".join(lines)
