@@ -74,12 +74,18 @@ def _by_package(stats: pstats.Stats) -> collections.Counter[str]:
     return totals
 
 
-def leave_one_out(requests: int, rounds: int) -> str:
+def _checked_stack() -> tuple[Any, dict[str, Any], Any, stack_apps.Stack]:
+    """The bare app, the request, the SDK provider and the sanity-checked stack."""
     bare = stack_apps.bare_app()
     scope = bench_stack.stack_scope(stack_apps.cookie_header())
     provider, spans = stack_apps.sdk_provider()
-    full = stack_apps.build_asgi_kit(bare, provider, spans)
-    bench_stack.sanity_check(full, "asgi_kit", scope)
+    stack = stack_apps.build_asgi_kit(bare, provider, spans)
+    bench_stack.sanity_check(stack, "asgi_kit", scope)
+    return bare, scope, provider, stack
+
+
+def leave_one_out(requests: int, rounds: int) -> str:
+    bare, scope, provider, full = _checked_stack()
     variants = {
         name: stack_apps.build_asgi_kit(bare, provider, None, without=frozenset({name})).app
         for name in stack_apps.LAYERS
@@ -103,11 +109,7 @@ def leave_one_out(requests: int, rounds: int) -> str:
 
 
 def profile(requests: int, top: int) -> str:
-    bare = stack_apps.bare_app()
-    scope = bench_stack.stack_scope(stack_apps.cookie_header())
-    provider, spans = stack_apps.sdk_provider()
-    stack = stack_apps.build_asgi_kit(bare, provider, spans)
-    bench_stack.sanity_check(stack, "asgi_kit", scope)
+    bare, scope, _provider, stack = _checked_stack()
     scenario = Scenario("profile", bare=bare, ours=stack.app, scope=scope)
     bare_stats = asyncio.run(_profile(bare, scenario, requests))
     stack_stats = asyncio.run(_profile(stack.app, scenario, requests))
@@ -158,11 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     header = (
         f"Python {platform.python_version()} on {platform.machine()}; asgi_kit stack, OTel SDK."
     )
-    text = "\n\n".join([header, *parts])
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
-    return 0
+    return stack_apps.publish("\n\n".join([header, *parts]), args.out)
 
 
 if __name__ == "__main__":

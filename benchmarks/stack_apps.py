@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -353,3 +354,11 @@ def asgi_kit_stack_no_sdk() -> App:
 
 def anchor_stack_no_sdk() -> App:
     return build_anchor(bare_app()).app
+
+
+def publish(text: str, out: Path | None) -> int:
+    """Print a report, also write it to ``out`` when given; the exit status."""
+    print(text)
+    if out is not None:
+        out.write_text(text + "\n")
+    return 0

@@ -262,10 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             format_table(servers),
         ]
     )
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
-    return 0
+    return stack_apps.publish(text, args.out)
 
 
 if __name__ == "__main__":
