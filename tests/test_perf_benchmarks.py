@@ -123,3 +123,19 @@ def test_throughput_server_serves_the_checked_stack_over_a_socket() -> None:
     finally:
         server.stop()
     assert server.proc is not None and server.proc.returncode is not None
+
+
+def test_profile_stack_reports_every_layer(
+    tmp_path: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks import profile_stack
+
+    out = tmp_path / "profile.md"
+    args = ["--requests", "20", "--rounds", "1", "--top", "3", "--out", str(out)]
+    assert profile_stack.main(args) == 0
+    text = out.read_text()
+    for layer in stack_apps.LAYERS:
+        assert f"| {layer} |" in text
+    assert "asgi_kit/" in text and "calls per request" in text
+    assert text.count("| `") == 3  # --top
+    assert capsys.readouterr().out.strip() == text.strip()
