@@ -47,7 +47,7 @@ async def _call(app: Any, scope: dict[str, Any]) -> tuple[int, dict[bytes, list[
     async def receive() -> dict[str, Any]:
         nonlocal sent
         if sent:
-            await asyncio.sleep(3600)
+            return {"type": "http.disconnect"}
         sent = True
         return {"type": "http.request", "body": b"", "more_body": False}
 
