@@ -5,6 +5,7 @@ Django, Litestar, Quart ...) with no framework dependency.
 """
 
 from ._version import __version__
+from .compression import CompressionMiddleware
 from .cors import CORSMiddleware
 from .logging import AccessLogMiddleware, RequestIDMiddleware, get_request_id
 from .metrics import MetricsMiddleware, metrics_app
@@ -16,6 +17,7 @@ from .tracing import TracingMiddleware
 __all__ = [
     "AccessLogMiddleware",
     "CORSMiddleware",
+    "CompressionMiddleware",
     "CookieStore",
     "MemoryBackend",
     "MemoryStore",

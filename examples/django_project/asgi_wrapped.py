@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 
-from asgi_kit.compression import CompressionMiddleware
 from django.core.asgi import get_asgi_application
 
+from asgi_kit.compression import CompressionMiddleware
 from asgi_kit.cors import CORSMiddleware
 from asgi_kit.metrics import MetricsMiddleware
 

@@ -1,0 +1,646 @@
+"""CompressionMiddleware: negotiated brotli / zstd / gzip response compression.
+
+The middleware reads ``Accept-Encoding`` once per request (a dict look-up for
+values it has seen before), holds ``http.response.start`` back until the first
+body message tells it whether the body is worth compressing, and then either
+compresses the whole body in one shot (exact ``Content-Length``) or compresses
+and flushes each streamed chunk, so Server-Sent Events and long polls reach
+the client as they are produced.  Optionally it also decodes compressed
+request bodies, with a bound on the decoded size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from ._codings import (
+    DECODABLE,
+    DECODE_ERRORS,
+    SUPPORTED,
+    Coding,
+    Decoder,
+    Stream,
+    make_decoder,
+    negotiate,
+    run_in_thread,
+)
+from ._http import PathMatcher, asgi3, send_response
+from .types import AnyASGIApp, Headers, Message, Receive, Scope, Send
+
+__all__ = [
+    "DEFAULT_EXCLUDE_CONTENT_TYPES",
+    "OPT_OUT_HEADER",
+    "CompressionMiddleware",
+]
+
+#: Media types sent as they are by default: already compressed or binary.
+#: ``type/*`` does not match ``+xml``/``+json`` types (``image/svg+xml``
+#: compresses well); ``a/b`` also matches ``a/b+suffix`` (``application/grpc+proto``).
+DEFAULT_EXCLUDE_CONTENT_TYPES: tuple[str, ...] = (
+    "image/*",
+    "video/*",
+    "audio/*",
+    "font/woff",
+    "font/woff2",
+    "application/zip",
+    "application/gzip",
+    "application/x-gzip",
+    "application/x-brotli",
+    "application/zstd",
+    "application/x-bzip2",
+    "application/x-xz",
+    "application/x-7z-compressed",
+    "application/x-rar-compressed",
+    "application/octet-stream",
+    "application/grpc",
+    "application/pdf",
+)
+
+#: Response header that opts one response out: ``x-asgi-kit-compression: off``.
+#: The middleware always removes it before the response leaves.
+OPT_OUT_HEADER = "x-asgi-kit-compression"
+
+_OPT_OUT = OPT_OUT_HEADER.encode("ascii")
+_SKIP_STATUS = frozenset((204, 206, 304))
+# Lengths of the request header names read: range, accept-encoding, content-encoding.
+_REQUEST_NAME_LENGTHS = frozenset((5, 15, 16))
+_MISSING: Any = object()
+# Distinct Accept-Encoding / Content-Type values cached; real traffic has a handful.
+_CACHE_SIZE = 256
+_TOO_LARGE = b"Request body too large"
+_BAD_BODY = b"Malformed compressed request body"
+
+
+def _check_int(option: str, value: object, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{option} must be an int, got {value!r}")
+    if value < low or (high is not None and value > high):
+        bound = f"between {low} and {high}" if high is not None else f">= {low}"
+        raise ValueError(f"{option} must be {bound}, got {value!r}")
+    return value
+
+
+def _as_tuple(option: str, value: Iterable[str]) -> tuple[str, ...]:
+    # A lone string would be split into characters; a positional Starlette
+    # argument (compresslevel is third there) would not be iterable at all.
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise TypeError(f"{option} must be a list of strings, got {value!r}")
+    return tuple(value)
+
+
+def _media_type(value: bytes) -> bytes:
+    return value.partition(b";")[0].strip().lower()
+
+
+class _TypeMatcher:
+    """Excluded media types: exact names (plus ``+suffix`` variants) and ``type/*``."""
+
+    __slots__ = ("_exact", "_wild", "cache")
+
+    def __init__(self, patterns: Iterable[str]) -> None:
+        exact: set[bytes] = set()
+        wild: set[bytes] = set()
+        for pattern in patterns:
+            if not isinstance(pattern, str):
+                raise TypeError(f"exclude_content_types: {pattern!r} is not a string")
+            media = _media_type(pattern.encode("latin-1", "replace"))
+            kind, slash, sub = media.partition(b"/")
+            if not kind or not slash or not sub or b" " in media:
+                raise ValueError(
+                    f"exclude_content_types: {pattern!r} is not a media type like 'image/*'"
+                )
+            if sub == b"*":
+                wild.add(kind)
+            else:
+                exact.add(media)
+        self._exact = frozenset(exact)
+        self._wild = frozenset(wild)
+        #: Raw Content-Type value -> excluded; bounded.
+        self.cache: dict[bytes, bool] = {}
+
+    def _match(self, value: bytes) -> bool:
+        media = _media_type(value)
+        if media in self._exact:
+            return True
+        base, plus, suffix = media.partition(b"+")
+        if plus and base in self._exact:
+            return True
+        if suffix in (b"xml", b"json"):  # structured text, e.g. image/svg+xml
+            return False
+        return media.partition(b"/")[0] in self._wild
+
+    def __call__(self, value: bytes) -> bool:
+        hit = self.cache.get(value)
+        if hit is None:
+            hit = self._match(value)
+            if len(self.cache) >= _CACHE_SIZE:
+                self.cache.clear()
+            self.cache[value] = hit
+        return hit
+
+
+class CompressionMiddleware:
+    """Compress responses with brotli, zstd or gzip, negotiated per request.
+
+    Args:
+        app: The ASGI application to wrap (ASGI 2 apps are adapted).
+        minimum_size: Bodies smaller than this many bytes are sent as they are
+            (when the size is known: from ``Content-Length`` or a body sent in
+            one message).
+        encodings: Codings offered, in server preference order, a subset of
+            ``"br"``, ``"zstd"``, ``"gzip"``.  ``"zstd"`` needs the
+            ``zstandard`` package (extra ``zstd``) or Python 3.14.
+        brotli_quality: Brotli quality, 0-11.
+        gzip_level: gzip (zlib) level, 1-9.
+        exclude_content_types: Media types never compressed; ``type/*``
+            wildcards are allowed.
+        exclude_paths: Request paths (exact or glob) never compressed.
+        thread_minimum_size: Chunks at least this large are compressed in a
+            worker thread so the event loop keeps serving other requests.
+        compresslevel: Alias of ``gzip_level`` for Starlette's ``GZipMiddleware`` users.
+        zstd_level: zstd level, 1-22.
+        decompress_requests: Decode request bodies sent with
+            ``Content-Encoding: gzip`` or ``br``.
+        max_decompressed_size: Largest decoded request body accepted; larger
+            ones are answered ``413``.
+
+    Raises:
+        ValueError: An option is out of range or names an unknown coding.
+        TypeError: An option has the wrong type.
+    """
+
+    def __init__(
+        self,
+        app: AnyASGIApp,
+        minimum_size: int = 500,
+        encodings: Iterable[str] = ("br", "gzip"),
+        brotli_quality: int = 4,
+        gzip_level: int = 6,
+        exclude_content_types: Iterable[str] = DEFAULT_EXCLUDE_CONTENT_TYPES,
+        exclude_paths: Iterable[str] = (),
+        *,
+        thread_minimum_size: int = 128 * 1024,
+        compresslevel: int | None = None,
+        zstd_level: int = 3,
+        decompress_requests: bool = False,
+        max_decompressed_size: int = 10 * 1024 * 1024,
+    ) -> None:
+        self.app = asgi3(app)
+        self.minimum_size = _check_int("minimum_size", minimum_size, 0)
+        self._minimum_digits = len(str(minimum_size))
+        self.brotli_quality = _check_int("brotli_quality", brotli_quality, 0, 11)
+        _check_int("gzip_level", gzip_level, 1, 9)
+        if compresslevel is not None:
+            _check_int("compresslevel", compresslevel, 1, 9)
+            if gzip_level != 6 and gzip_level != compresslevel:
+                raise ValueError("give gzip_level or its alias compresslevel, not both")
+            gzip_level = compresslevel
+        self.gzip_level = gzip_level
+        self.zstd_level = _check_int("zstd_level", zstd_level, 1, 22)
+        self.thread_minimum_size = _check_int("thread_minimum_size", thread_minimum_size, 0)
+        if not isinstance(decompress_requests, bool):
+            raise TypeError(f"decompress_requests must be a bool, got {decompress_requests!r}")
+        self.decompress_requests = decompress_requests
+        self.max_decompressed_size = _check_int("max_decompressed_size", max_decompressed_size, 1)
+
+        names = _as_tuple("encodings", encodings)
+        levels = {"br": brotli_quality, "gzip": gzip_level, "zstd": zstd_level}
+        if not names:
+            raise ValueError("encodings must name at least one coding")
+        for name in names:
+            if name not in levels:
+                raise ValueError(f"encodings: {name!r} is not one of {', '.join(SUPPORTED)}")
+        if len(set(names)) != len(names):
+            raise ValueError(f"encodings: {names!r} names a coding twice")
+        try:
+            self._codings = {name: Coding(name, levels[name]) for name in names}
+        except ValueError as exc:
+            raise ValueError(f"encodings: {exc}") from None
+        self.encodings = names
+        self.exclude_content_types = _as_tuple("exclude_content_types", exclude_content_types)
+        self._exclude_types = _TypeMatcher(self.exclude_content_types)
+        self._excluded_type_cache = self._exclude_types.cache
+        self._exclude_paths = PathMatcher(exclude_paths, "exclude_paths")
+        self.exclude_paths = self._exclude_paths.patterns
+        self._has_exclude_paths = bool(self.exclude_paths)
+        # Accept-Encoding value -> chosen coding (None: send as is).
+        self._negotiated: dict[bytes, Coding | None] = {}
+
+    def _negotiate(self, accept: bytes) -> Coding | None:
+        name = negotiate(accept, self.encodings)
+        coding = None if name is None else self._codings[name]
+        if len(self._negotiated) >= _CACHE_SIZE:
+            self._negotiated.clear()  # bounded even against hostile clients
+        self._negotiated[accept] = coding
+        return coding
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        accept: bytes | None = None
+        ranged = False
+        request_coding: bytes | None = None
+        for key, value in scope["headers"]:
+            n = len(key)
+            if n not in _REQUEST_NAME_LENGTHS:  # one set look-up for most headers
+                continue
+            if n == 15:
+                if key == b"accept-encoding" or key.lower() == b"accept-encoding":
+                    accept = value if accept is None else accept + b"," + value
+            elif n == 5:
+                if key == b"range" or key.lower() == b"range":
+                    ranged = True
+            elif key == b"content-encoding" or key.lower() == b"content-encoding":
+                request_coding = value
+
+        if request_coding is not None and self.decompress_requests:
+            name = request_coding.strip().lower().decode("latin-1")
+            if name in DECODABLE:  # identity, stacked or unknown codings: the app's business
+                await self._call_decoding(scope, receive, send, name)
+                return
+
+        # Range requests: byte ranges refer to the identity body, leave them alone.
+        if (
+            ranged
+            or scope.get("method") == "HEAD"
+            or (self._has_exclude_paths and self._exclude_paths(scope.get("path", "")))
+        ):
+
+            async def send_untouched(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    message = _without_opt_out(message)
+                await send(message)
+
+            await self.app(scope, receive, send_untouched)
+            return
+        coding: Coding | None = None
+        if accept is not None:
+            coding = self._negotiated.get(accept, _MISSING)
+            if coding is _MISSING:  # first time this exact value is seen
+                coding = self._negotiate(accept)
+        if coding is None:
+            # Nothing to compress for this client; only Vary may be needed.  The
+            # body size may be unknown here (no Content-Length): such responses
+            # get Vary too, as a client taking a coding could get them compressed.
+            started = False
+
+            async def send_vary(message: Message) -> None:
+                nonlocal started
+                if not started and message["type"] == "http.response.start":
+                    started = True
+                    message, eligible, vary = _inspect(self, message)
+                    if eligible:
+                        message = _with_vary(message, vary)
+                await send(message)
+
+            await self.app(scope, receive, send_vary)
+            return
+        responder = _Responder(self, coding, send)
+        await self.app(scope, receive, responder.send)
+        if responder.pending is not None:
+            # The app returned after http.response.start without a body: send what it sent.
+            await send(responder.pending)
+
+    async def _call_decoding(self, scope: Scope, receive: Receive, send: Send, coding: str) -> None:
+        # The app sees the decoded body: without the coding and the old length.
+        child = dict(scope)
+        child["headers"] = [
+            (k, v)
+            for k, v in scope["headers"]
+            if k.lower() not in (b"content-encoding", b"content-length")
+        ]
+        decoding = _DecodingReceive(receive, make_decoder(coding), self.max_decompressed_size)
+        guard = _ErrorGuard(send, decoding)
+        try:
+            await self(child, decoding, guard.send)  # no Content-Encoding now: not decoded twice
+        except _BodyError as exc:
+            if not guard.started:
+                await guard.answer(exc)
+            elif not guard.answered:
+                raise
+        else:
+            if decoding.error is not None and not guard.started:
+                await guard.answer(decoding.error)
+
+
+def _inspect(mw: CompressionMiddleware, message: Message) -> tuple[Message, bool, bool]:
+    """Whether a response may be compressed, judged from ``http.response.start``.
+
+    Returns the message to forward (a copy without the opt-out header if it
+    had one), whether the body is eligible (a compressible status, no
+    ``Content-Encoding``, no excluded type, no known size under
+    ``minimum_size``) and whether it already has a ``Vary`` header.
+    """
+    status = message.get("status", 200)
+    if status in _SKIP_STATUS or status < 200:
+        return message, False, False
+    raw = message.get("headers") or ()
+    content_type: bytes | None = None
+    length: bytes | None = None
+    eligible = True
+    opt_out = False
+    vary = False
+    for key, value in raw:
+        n = len(key)
+        if n == 4:
+            if key == b"vary" or key.lower() == b"vary":
+                vary = True
+        elif n == 12:
+            if key == b"content-type" or key.lower() == b"content-type":
+                content_type = value
+        elif n == 14:
+            if key == b"content-length" or key.lower() == b"content-length":
+                length = value
+        elif n == 16:
+            if key == b"content-encoding" or key.lower() == b"content-encoding":
+                eligible = False
+        elif n == 13:
+            # The app asks that nobody transforms its bytes (RFC 9111 §5.2.2.6).
+            if (key == b"cache-control" or key.lower() == b"cache-control") and (
+                b"no-transform" in value.lower()
+            ):
+                eligible = False
+        elif n == 22 and key.lower() == _OPT_OUT:
+            opt_out = True
+            if value.strip().lower() == b"off":
+                eligible = False
+    if opt_out:
+        message = _without_opt_out(message)
+    if not eligible:
+        return message, False, vary
+    if content_type is not None:
+        excluded = mw._excluded_type_cache.get(content_type)
+        if excluded is None:
+            excluded = mw._exclude_types(content_type)
+        if excluded:
+            return message, False, vary
+    # More digits than minimum_size has: not small, no need to parse.
+    if (
+        length is not None
+        and len(length) <= mw._minimum_digits
+        and length.isdigit()
+        and int(length) < mw.minimum_size
+    ):
+        return message, False, vary
+    return message, True, vary
+
+
+# _Responder states
+_HEADERS = 0  # waiting for http.response.start
+_FIRST = 1  # start held back, waiting for the first body message
+_STREAM = 2  # streaming compressed chunks
+_PASS = 3  # everything goes out untouched
+
+
+class _Responder:
+    """Per-response state of CompressionMiddleware for a client that takes ``coding``."""
+
+    __slots__ = ("_mw", "_send", "_state", "_stream", "_vary", "coding", "pending")
+
+    def __init__(self, mw: CompressionMiddleware, coding: Coding, send: Send) -> None:
+        self._mw = mw
+        self.coding = coding
+        self._send = send
+        self._state = _HEADERS
+        self.pending: Message | None = None
+        self._stream: Stream | None = None
+        self._vary = False
+
+    async def send(self, message: Message) -> None:
+        state = self._state
+        if state == _PASS:
+            await self._send(message)
+            return
+        kind = message["type"]
+        if kind == "http.response.body":
+            if state == _STREAM:
+                await self._next_chunk(message)
+            elif state == _FIRST:
+                await self._first_body(message)
+            else:
+                await self._send(message)  # body before start: let the server complain
+        elif kind == "http.response.start" and state == _HEADERS:
+            message, eligible, self._vary = _inspect(self._mw, message)
+            if eligible:
+                self.pending = message
+                self._state = _FIRST
+            else:
+                self._state = _PASS
+                await self._send(message)
+        else:
+            # pathsend, zerocopysend, trailers, unknown extensions: release the
+            # original start untouched and step aside (early hints may precede it).
+            start = self.pending
+            if start is not None and kind != "http.response.early_hint":
+                self.pending = None
+                self._state = _PASS
+                await self._send(start)
+            await self._send(message)
+
+    async def _first_body(self, message: Message) -> None:
+        start = self.pending
+        assert start is not None
+        self.pending = None
+        body = message.get("body", b"")
+        more = message.get("more_body", False)
+        coding = self.coding
+        if not more and (not body or len(body) < self._mw.minimum_size):
+            self._state = _PASS
+            await self._send(start)
+            await self._send(message)
+            return
+        if not more:
+            self._state = _PASS
+            if len(body) >= self._mw.thread_minimum_size:
+                compressed: bytes = await run_in_thread(coding.compress, bytes(body))
+            else:
+                compressed = coding.compress(body)
+            if len(compressed) >= len(body):
+                # Incompressible (already packed, random): the identity body is smaller.
+                await self._send(_with_vary(start, self._vary))
+                await self._send(message)
+                return
+            start, headers = _compressed_start(start, coding)
+            if not start.get("trailers"):  # with trailers the body goes out chunked
+                headers.append((b"content-length", b"%d" % len(compressed)))
+            await self._send(start)
+            await self._send({"type": "http.response.body", "body": compressed, "more_body": False})
+            return
+        self._stream = coding.stream()
+        self._state = _STREAM
+        start, _ = _compressed_start(start, coding)
+        await self._send(start)
+        await self._next_chunk(message)
+
+    async def _next_chunk(self, message: Message) -> None:
+        stream = self._stream
+        assert stream is not None
+        body = message.get("body", b"")
+        more = message.get("more_body", False)
+        if more:
+            if not body:
+                return  # nothing to flush; the next chunk or the end will follow
+            fn = stream.chunk
+        else:
+            fn = stream.finish
+            self._state = _PASS
+            self._stream = None
+        if len(body) >= self._mw.thread_minimum_size:
+            # Chunks are sequential, so only one thread uses this compressor at a time.
+            out: bytes = await run_in_thread(fn, bytes(body))
+        else:
+            out = fn(body)
+        if more and not out:
+            return
+        await self._send({"type": "http.response.body", "body": out, "more_body": more})
+
+
+def _add_vary(headers: Headers) -> None:
+    values = [v for k, v in headers if k.lower() == b"vary"]
+    if not values:
+        headers.append((b"vary", b"Accept-Encoding"))
+        return
+    tokens = [t.strip() for v in values for t in v.split(b",") if t.strip()]
+    lowered = {t.lower() for t in tokens}
+    if b"*" in lowered or (b"accept-encoding" in lowered and len(values) == 1):
+        return
+    if b"accept-encoding" not in lowered:
+        tokens.append(b"Accept-Encoding")
+    headers[:] = [(k, v) for k, v in headers if k.lower() != b"vary"]
+    headers.append((b"vary", b", ".join(tokens)))
+
+
+def _without_opt_out(message: Message) -> Message:
+    """``message`` without the opt-out header (a copy when it had one)."""
+    raw = message.get("headers") or ()
+    if not any(len(k) == 22 and k.lower() == _OPT_OUT for k, _ in raw):
+        return message
+    message = dict(message)
+    message["headers"] = [(k, v) for k, v in raw if k.lower() != _OPT_OUT]
+    return message
+
+
+_VARY = (b"vary", b"Accept-Encoding")
+
+
+def _with_vary(start: Message, has_vary: bool) -> Message:
+    """A copy of ``start`` with Accept-Encoding in Vary (``has_vary``: a Vary exists)."""
+    if not has_vary:
+        return {**start, "headers": [*(start.get("headers") or ()), _VARY]}
+    headers = list(start.get("headers") or ())
+    _add_vary(headers)
+    return {**start, "headers": headers}
+
+
+_DROPPED = frozenset((b"content-length", b"content-encoding", b"accept-ranges"))
+
+
+def _compressed_start(start: Message, coding: Coding) -> tuple[Message, Headers]:
+    """A copy of ``start`` with headers rewritten for a compressed body."""
+    start = dict(start)
+    headers: Headers = []
+    for key, value in start.get("headers") or ():
+        lowered = key.lower()
+        if lowered in _DROPPED:
+            # Content-Length changes; byte ranges of the compressed body are not served.
+            continue
+        if lowered == b"etag" and value[:1] == b'"':
+            value = b"W/" + value  # a strong validator promises identical bytes
+        headers.append((key, value))
+    _add_vary(headers)
+    headers.append((b"content-encoding", coding.token))
+    start["headers"] = headers
+    return start, headers
+
+
+# --------------------------------------------------------------------------- requests
+
+
+class _BodyError(Exception):
+    """A request body the middleware refuses (raised from ``receive``)."""
+
+    def __init__(self, status: int, body: bytes) -> None:
+        super().__init__(body.decode())
+        self.status = status
+        self.body = body
+
+
+class _DecodingReceive:
+    """``receive`` that decodes the request body piece by piece, within a size limit."""
+
+    __slots__ = ("_decoder", "_done", "_last", "_limit", "_receive", "_total", "error")
+
+    def __init__(self, receive: Receive, decoder: Decoder, limit: int) -> None:
+        self._receive = receive
+        self._decoder = decoder
+        self._limit = limit
+        self._total = 0
+        self._last = False
+        self._done = False
+        self.error: _BodyError | None = None
+
+    async def __call__(self) -> Message:
+        if self.error is not None:
+            raise self.error
+        if self._done:
+            return await self._receive()
+        decoder = self._decoder
+        while True:
+            if decoder.needs_input() and not self._last:
+                message = await self._receive()
+                if message["type"] != "http.request":
+                    return message
+                self._last = not message.get("more_body", False)
+                data = message.get("body", b"")
+            else:
+                data = b""
+            try:
+                out = decoder.decode(data) if data or not decoder.needs_input() else b""
+            except DECODE_ERRORS:
+                raise self._fail(400, _BAD_BODY) from None
+            self._total += len(out)
+            if self._total > self._limit:
+                raise self._fail(413, _TOO_LARGE)
+            more = not (self._last and decoder.needs_input())
+            if not more:
+                if not decoder.finished():
+                    raise self._fail(400, _BAD_BODY)  # truncated stream
+                self._done = True
+            if out or not more:
+                return {"type": "http.request", "body": out, "more_body": more}
+
+    def _fail(self, status: int, body: bytes) -> _BodyError:
+        self.error = _BodyError(status, body)
+        return self.error
+
+
+class _ErrorGuard:
+    """Tracks whether a response started, and replaces the app's response after a body error."""
+
+    __slots__ = ("_decoding", "_send", "answered", "started")
+
+    def __init__(self, send: Send, decoding: _DecodingReceive) -> None:
+        self._send = send
+        self._decoding = decoding
+        self.started = False
+        self.answered = False
+
+    async def send(self, message: Message) -> None:
+        error = self._decoding.error
+        if error is not None and not self.started:
+            # The app (or a framework's error handler) answers after our refusal:
+            # the client gets the precise 4xx instead of a generic 500.
+            await self.answer(error)
+            return
+        if self.answered:
+            return
+        if message["type"] == "http.response.start":
+            self.started = True
+        await self._send(message)
+
+    async def answer(self, error: _BodyError) -> None:
+        self.started = True
+        self.answered = True
+        await send_response(self._send, error.status, error.body)
