@@ -242,8 +242,14 @@ def build_anchor(app: App, tracer_provider: Any = None, spans: _Counter | None =
     from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
     starlette_app = app
-    limiter = Limiter(key_func=get_remote_address, default_limits=[LIMIT], headers_enabled=True)
-    starlette_app.state.limiter = limiter
+    # slowapi finds its limiter on the app, so every anchor stack around this
+    # app shares one.  That matters: limits' memory storage starts a new
+    # threading.Timer every 10 ms while it holds counters, and a second,
+    # orphaned limiter would keep a second timer chain taking the GIL.
+    limiter = getattr(starlette_app.state, "limiter", None)
+    if limiter is None:
+        limiter = Limiter(key_func=get_remote_address, default_limits=[LIMIT], headers_enabled=True)
+        starlette_app.state.limiter = limiter
     # brotli-asgi falls back to gzip itself (through Starlette's gzip
     # responder), so it is the whole compression step: stacking Starlette's
     # GZipMiddleware on top would only re-scan an already encoded response.
