@@ -91,6 +91,8 @@ def leave_one_out(requests: int, rounds: int) -> str:
         for name in stack_apps.LAYERS
     }
     scenario = Scenario("leave-one-out", bare=bare, ours=full.app, anchors=variants, scope=scope)  # type: ignore[arg-type]
+    for app in (full.app, *variants.values()):  # warm up, as bench_stack does
+        asyncio.run(_time(app, scenario, min(requests, bench_stack.WARM_UP)))
     rows = asyncio.run(run_scenario(scenario, requests, rounds))
     total = rows[0].ours_us or 0.0
     lines = [
@@ -147,8 +149,8 @@ def profile(requests: int, top: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_stack")
-    parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)

@@ -5,19 +5,17 @@ them is the middleware.  Each stack does the same work on the benchmark
 request (an allowed ``Origin``, a signed session cookie, ``X-Forwarded-For``
 from a trusted proxy, ``Accept-Encoding: ... br ...``):
 
-==================  ==========================================  ==============================
-step                asgi_kit                                    anchor
-==================  ==========================================  ==============================
-proxy headers       ``ProxyHeadersMiddleware``                  uvicorn ``ProxyHeadersMiddleware``
-request id          ``RequestIDMiddleware``                     asgi-correlation-id
-tracing             ``TracingMiddleware``                       opentelemetry-instrumentation-asgi
-access log          ``AccessLogMiddleware``                     (no anchor)
-metrics             ``MetricsMiddleware``                       starlette-exporter
-CORS                ``CORSMiddleware``                          Starlette ``CORSMiddleware``
-rate limit          ``RateLimitMiddleware`` + ``MemoryBackend``  slowapi ``SlowAPIASGIMiddleware``
-sessions            ``SessionMiddleware`` (signed cookie)       Starlette ``SessionMiddleware``
-compression         ``CompressionMiddleware`` (br q4)           brotli-asgi (br q4)
-==================  ==========================================  ==============================
+step: asgi_kit / anchor (outermost first)
+
+- proxy headers: ``ProxyHeadersMiddleware`` / Uvicorn's ``ProxyHeadersMiddleware``
+- request id: ``RequestIDMiddleware`` / asgi-correlation-id
+- tracing: ``TracingMiddleware`` / opentelemetry-instrumentation-asgi
+- access log: ``AccessLogMiddleware`` / no anchor
+- metrics: ``MetricsMiddleware`` / starlette-exporter
+- CORS: ``CORSMiddleware`` / Starlette's ``CORSMiddleware``
+- rate limit: ``RateLimitMiddleware`` + ``MemoryBackend`` / slowapi's ASGI middleware
+- sessions: ``SessionMiddleware`` (signed cookie) / Starlette's ``SessionMiddleware``
+- compression: ``CompressionMiddleware`` (br q4) / brotli-asgi (br q4)
 
 Uvicorn imports the stacks from here with ``--factory``
 (``benchmarks.stack_apps:asgi_kit_stack`` ...), so a server process builds
