@@ -1,7 +1,11 @@
 """A small raw-ASGI application used by the demo and the end-to-end tests.
 
 Routes: ``/`` JSON, ``/stream`` a chunked text stream, ``/events`` Server-Sent
-Events, ``/ws`` a WebSocket echo; lifespan is handled.  No framework.
+Events, ``/session`` a per-visitor counter kept in ``scope["session"]`` (when
+a session middleware is present), ``/limited`` (rate-limited in the full
+stack), ``/health``, ``/error`` (raises), ``/ws`` a WebSocket echo; lifespan
+is handled.  No framework: the app names its own route templates in
+``scope["asgi_kit.route"]`` so metrics and traces get a bounded ``route``.
 """
 
 from __future__ import annotations
@@ -67,6 +71,9 @@ async def _echo(receive: Any, send: Any) -> None:
             await send({"type": "websocket.send", "bytes": message.get("bytes") or b""})
 
 
+ROUTES = frozenset({"/", "/stream", "/events", "/session", "/limited", "/health", "/error", "/ws"})
+
+
 async def demo_app(scope: Scope, receive: Any, send: Any) -> None:
     """The bare demo application (no middleware)."""
     kind = scope["type"]
@@ -74,6 +81,8 @@ async def demo_app(scope: Scope, receive: Any, send: Any) -> None:
         await _lifespan(receive, send)
         return
     path = scope["path"]
+    if path in ROUTES:
+        scope["asgi_kit.route"] = path
     if kind == "websocket":
         if path == "/ws":
             await _echo(receive, send)
@@ -100,5 +109,18 @@ async def demo_app(scope: Scope, receive: Any, send: Any) -> None:
             [f"id: {i}\ndata: event {i}\n\n".encode() for i in range(5)],
             0.05,
         )
+    elif path == "/session":
+        session = scope.get("session")
+        if session is None:
+            await _json(send, {"error": "no session middleware"}, 500)
+            return
+        session["count"] = int(session.get("count", 0)) + 1
+        await _json(send, {"count": session["count"]})
+    elif path == "/limited":
+        await _json(send, {"ok": True})
+    elif path == "/health":
+        await _json(send, {"status": "ok"})
+    elif path == "/error":
+        raise RuntimeError("demo failure")
     else:
         await _json(send, {"error": "not found", "path": path}, 404)

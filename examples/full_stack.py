@@ -1,8 +1,11 @@
 """The full asgi_kit stack around a small raw-ASGI app.
 
 Run it with ``make demo`` (or ``python examples/full_stack.py``) and try the
-URLs it prints.  Every middleware the toolkit ships is applied here with
-in-memory backends.
+URLs it prints.  Every middleware the toolkit ships is applied, in the order
+``docs/stack.md`` recommends, with in-memory backends; set ``REDIS_URL`` to
+keep rate limits and sessions in Redis instead (``pip install
+"asgi-kit[redis]"``).  ``uvicorn full_stack:app --app-dir examples`` serves
+the same app.
 """
 
 from __future__ import annotations
@@ -14,15 +17,76 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from demo_app import demo_app
 
+from asgi_kit import (
+    AccessLogMiddleware,
+    CompressionMiddleware,
+    CORSMiddleware,
+    MemoryStore,
+    MetricsMiddleware,
+    ProxyHeadersMiddleware,
+    RateLimitMiddleware,
+    RedisStore,
+    RequestIDMiddleware,
+    Rule,
+    SessionMiddleware,
+    TracingMiddleware,
+)
+from asgi_kit.ratelimit import MemoryBackend, RedisBackend
+
 HOST = os.environ.get("DEMO_HOST", "127.0.0.1")
 PORT = int(os.environ.get("DEMO_PORT", "8000"))
+REDIS_URL = os.environ.get("REDIS_URL")
+SECRET = os.environ.get("DEMO_SESSION_SECRET", "demo-only-secret-change-me")
+FRONTEND = "http://localhost:5173"
 
-app = demo_app
+
+def build(app=demo_app):  # type: ignore[no-untyped-def]
+    """Wrap ``app`` inside out: the last wrapper is the outermost."""
+    app = CompressionMiddleware(app, minimum_size=200)
+    app = SessionMiddleware(
+        app,
+        secret_key=SECRET,
+        store=RedisStore(REDIS_URL) if REDIS_URL else MemoryStore(),
+    )
+    app = RateLimitMiddleware(
+        app,
+        rules=[Rule("5/minute", path="/limited", algorithm="fixed_window"), Rule("600/minute")],
+        backend=RedisBackend(REDIS_URL) if REDIS_URL else MemoryBackend(),
+        exempt_paths=["/health", "/metrics"],
+    )
+    app = CORSMiddleware(
+        app,
+        allow_origins=[f"http://{HOST}:{PORT}", FRONTEND],
+        allow_methods=["GET", "POST", "PUT", "DELETE"],
+        allow_headers=["Authorization", "X-Request-ID"],
+        allow_credentials=True,
+        expose_headers=["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining"],
+    )
+    app = MetricsMiddleware(app, metrics_path="/metrics")
+    app = AccessLogMiddleware(app, exclude_paths=["/health", "/metrics"])
+    app = TracingMiddleware(app, excluded_paths=["/health", "/metrics"])
+    app = RequestIDMiddleware(app)
+    return ProxyHeadersMiddleware(app, trusted_hosts=["127.0.0.1"])
+
+
+app = build()
 
 URLS = [
-    ("JSON", f"curl -s http://{HOST}:{PORT}/"),
-    ("streamed text", f"curl -sN http://{HOST}:{PORT}/stream"),
+    ("JSON (brotli/gzip)", f"curl -s --compressed -i http://{HOST}:{PORT}/"),
+    ("streamed text", f"curl -sN --compressed http://{HOST}:{PORT}/stream"),
     ("Server-Sent Events", f"curl -sN http://{HOST}:{PORT}/events"),
+    ("session counter", f"curl -s -c /tmp/jar -b /tmp/jar http://{HOST}:{PORT}/session"),
+    (
+        "rate limit (5/min)",
+        f"for i in 1 2 3 4 5 6; do curl -si http://{HOST}:{PORT}/limited | head -1; done",
+    ),
+    (
+        "CORS preflight",
+        f"curl -si -X OPTIONS http://{HOST}:{PORT}/ -H 'Origin: {FRONTEND}'"
+        " -H 'Access-Control-Request-Method: PUT'",
+    ),
+    ("request id", f"curl -si http://{HOST}:{PORT}/health -H 'X-Request-ID: my-id-123'"),
+    ("Prometheus metrics", f"curl -s http://{HOST}:{PORT}/metrics"),
     ("WebSocket echo", f"python -m websockets ws://{HOST}:{PORT}/ws"),
 ]
 
@@ -30,11 +94,15 @@ URLS = [
 def main() -> None:
     import uvicorn
 
-    print("asgi_kit demo: try")
+    print(
+        f"asgi_kit demo on http://{HOST}:{PORT} ({'Redis' if REDIS_URL else 'in-memory'} "
+        "backends). Try:"
+    )
     for label, command in URLS:
         print(f"  {label:<20} {command}")
     sys.stdout.flush()
-    uvicorn.run(app, host=HOST, port=PORT, log_level="info")
+    # AccessLogMiddleware logs every request: Uvicorn's own access log would repeat it.
+    uvicorn.run(app, host=HOST, port=PORT, log_level="info", proxy_headers=False, access_log=False)
 
 
 if __name__ == "__main__":

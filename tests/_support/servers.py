@@ -149,3 +149,28 @@ class LiveServerFactory:
         for proc in self._running:
             proc.stop()
         self._running.clear()
+
+
+def run_python(
+    code: str, *, env: Mapping[str, str] | None = None, timeout: float = 90.0
+) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` in a fresh interpreter, as the servers run apps.
+
+    For code that needs a process of its own, such as Django under another
+    settings module.  The repository root and ``examples/`` are on its
+    ``PYTHONPATH``; output is captured as text and the return code not checked.
+    """
+    full_env = dict(os.environ)
+    full_env["PYTHONPATH"] = os.pathsep.join(
+        [str(ROOT), str(ROOT / "examples"), full_env.get("PYTHONPATH", "")]
+    )
+    full_env.update(env or {})
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
