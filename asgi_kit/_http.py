@@ -473,14 +473,17 @@ def route_template(scope: Scope) -> str | None:
     when the app returns).  Sources, in order: ``scope["asgi_kit.route"]``
     (set by asgi_kit's Django adapter or any integration), then
     ``scope["route"]`` as Starlette/FastAPI set it (its ``path_format``,
-    prefixed with the mount's ``root_path``), or a plain string there.
+    prefixed with the mount's ``root_path``), or a plain string there, then
+    Litestar's ``scope["path_template"]``.
     """
     explicit = scope.get(ROUTE_KEY)
     if isinstance(explicit, str) and explicit:
         return explicit
     route = scope.get("route")
     if route is None:
-        return None
+        # Litestar names the matched template (router prefixes included).
+        template = scope.get("path_template")
+        return template if isinstance(template, str) and template else None
     if isinstance(route, str):
         return route or None
     template = getattr(route, "path_format", None)

@@ -228,10 +228,12 @@ class RequestIDMiddleware:
             scope["state"] = state = {}
         state[REQUEST_ID_KEY] = request_id
 
-        if self.span_attribute is not None:
+        span_attribute = self.span_attribute
+        if span_attribute is not None:
             span = get_current_span()
             if span.is_recording():
-                span.set_attribute(self.span_attribute, request_id)
+                span.set_attribute(span_attribute, request_id)
+                span_attribute = None
 
         header = self._header
         header_len = len(header)
@@ -241,6 +243,12 @@ class RequestIDMiddleware:
             nonlocal started
             if message["type"] in _START_TYPES:
                 started = True
+                if span_attribute is not None:
+                    # In the recommended order TracingMiddleware sits inside
+                    # this one: its span is current only while the app runs.
+                    inner = get_current_span()
+                    if inner.is_recording():
+                        inner.set_attribute(span_attribute, request_id)
                 # Copy instead of mutating: apps may reuse a module-level
                 # message or header list, which would grow on every request.
                 headers = message.get("headers") or ()

@@ -384,3 +384,5 @@ def test_route_template_explicit_key_and_strings() -> None:
     assert route_template({"route": "/plain"}) == "/plain"
     assert route_template({"route": object()}) is None
     assert route_template({}) is None
+    assert route_template({"path_template": "/api/items/{item_id}"}) == "/api/items/{item_id}"
+    assert route_template({"path_template": ""}) is None

@@ -45,11 +45,6 @@ class Target:
 
     app: str
     item_route: str
-    # False where asgi_kit cannot read the framework's route template itself
-    # and the app passes it through route_resolver/span_name instead: those
-    # options name the span and label the metric, but the span's http.route
-    # attribute and the access log's route field stay unset.
-    native_route: bool = True
     env: Mapping[str, str] | None = None
 
 
@@ -57,7 +52,7 @@ TARGETS = {
     "raw": Target("tests.apps.matrix_raw:app", "/items/{item_id}"),
     "starlette": Target("tests.apps.matrix_starlette:app", "/items/{item_id}"),
     "fastapi": Target("tests.apps.matrix_fastapi:app", "/items/{item_id}"),
-    "litestar": Target("tests.apps.matrix_litestar:app", "/items/{item_id}", native_route=False),
+    "litestar": Target("tests.apps.matrix_litestar:app", "/items/{item_id}"),
     "django": Target(
         "tests.apps.matrix_django:application",
         "/items/<int:pk>",
@@ -250,8 +245,7 @@ def check_trace_and_log(client: Client, target: Target) -> None:
     assert attributes["http.request.method"] == "GET"
     assert attributes["http.response.status_code"] == 200
     assert attributes["client.address"] == "198.51.100.7"
-    if target.native_route:
-        assert attributes["http.route"] == target.item_route
+    assert attributes["http.route"] == target.item_route
     # Excluded paths are never traced.
     quiet = ("/inspect", "/metrics")
     assert not [s for s in data["spans"] if s["attributes"].get("url.path") in quiet]
@@ -261,8 +255,7 @@ def check_trace_and_log(client: Client, target: Target) -> None:
     assert entry["status"] == 200
     assert entry["client"] == "198.51.100.7"
     assert entry["trace_id"] == span["trace_id"]
-    if target.native_route:
-        assert entry["route"] == target.item_route
+    assert entry["route"] == target.item_route
     assert not [e for e in data["log"] if e.get("path") in quiet]
 
 

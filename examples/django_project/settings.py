@@ -20,20 +20,21 @@ DATABASES: dict[str, object] = {}
 USE_TZ = True
 WSGI_APPLICATION = "django_project.wsgi.application"
 
-# Top of the list = outermost.  Proxy headers first, so every later
-# middleware sees the real client; request id before the access log; CORS
-# outside the rate limiter, so a 429 still carries CORS headers and
-# preflights are never limited; sessions innermost, next to the views.
+# Top of the list = outermost, in the order docs/stack.md recommends: proxy
+# headers first, so every later middleware sees the real client; the request
+# id and the trace span before the access log and metrics, which record both;
+# CORS outside the rate limiter, so a 429 still carries CORS headers and
+# preflights are never limited; compression innermost, next to the views.
 MIDDLEWARE = [
     "asgi_kit.contrib.django.ProxyHeadersMiddleware",
     "asgi_kit.contrib.django.RequestIDMiddleware",
-    "asgi_kit.contrib.django.AccessLogMiddleware",
     "asgi_kit.contrib.django.TracingMiddleware",
+    "asgi_kit.contrib.django.AccessLogMiddleware",
     "asgi_kit.contrib.django.MetricsMiddleware",
-    "asgi_kit.contrib.django.CompressionMiddleware",
     "asgi_kit.contrib.django.CORSMiddleware",
     "asgi_kit.contrib.django.RateLimitMiddleware",
     "asgi_kit.contrib.django.SessionMiddleware",
+    "asgi_kit.contrib.django.CompressionMiddleware",
     "django.middleware.common.CommonMiddleware",
 ]
 

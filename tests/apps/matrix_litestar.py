@@ -8,8 +8,7 @@ Litestar builds the middleware stack per route handler, *after* routing:
 - every handler gets its own middleware instances, so the rate limiter is
   given one shared ``MemoryBackend`` (otherwise each route counts apart);
 - Litestar records the route template in ``scope["path_template"]``, which
-  asgi_kit does not read on its own yet: metrics and spans get it through
-  the documented ``route_resolver`` and ``span_name`` options.
+  asgi_kit reads like Starlette's ``scope["route"]``.
 """
 
 from __future__ import annotations
@@ -25,16 +24,6 @@ from asgi_kit.types import Receive, Scope, Send
 from .matrix_common import INSPECT_PATH, big_payload, inspect_data, install_sdk, stack
 
 install_sdk()
-
-
-def litestar_route(scope: Scope) -> str | None:
-    template = scope.get("path_template")
-    return template if isinstance(template, str) else None
-
-
-def litestar_span_name(scope: Scope) -> str | None:
-    template = litestar_route(scope)
-    return f"{scope['method']} {template}" if template and scope["type"] == "http" else None
 
 
 @get("/")
@@ -79,8 +68,7 @@ async def metrics(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 overrides: dict[str, dict[str, Any]] = {
-    "TracingMiddleware": {"span_name": litestar_span_name},
-    "MetricsMiddleware": {"route_resolver": litestar_route, "metrics_path": None},
+    "MetricsMiddleware": {"metrics_path": None},
     "RateLimitMiddleware": {"backend": MemoryBackend()},
 }
 
