@@ -111,7 +111,9 @@ def sanity_check(stack: Stack, kind: str, scope: dict[str, Any]) -> None:
     if stack.spans is not None:
         assert stack.spans.ended == ended + 1, f"{kind}: expected one span"
         if kind == "asgi_kit":
-            assert stack.spans.last.attributes.get("http.route") == ROUTE
+            attributes = stack.spans.last.attributes
+            assert attributes.get("http.route") == ROUTE
+            assert attributes.get("request.id") == one(b"x-request-id").decode()
 
 
 #: Requests run through each stack before timing.  The driver's single warm-up
