@@ -4,8 +4,8 @@ Two views of the stack from :mod:`benchmarks.bench_stack` (tracing with the
 SDK and a dropping span processor, the same request):
 
 1. **Leave-one-out.**  The full stack and nine variants, each without one
-   middleware, timed by the benchmark driver in interleaved rounds.  A
-   middleware's cost is ``full - without``.  The costs do not add up exactly
+   middleware.  A middleware's cost is the median over rounds of
+   ``full - without``, the two timed back to back.  The costs do not add up exactly
    to the full overhead: layers interact (without compression, everything
    outside it handles a 1 KB body instead of 300 bytes; without tracing,
    metrics record no exemplar and the access log no trace id).
@@ -26,12 +26,13 @@ import collections
 import cProfile
 import platform
 import pstats
+import statistics
 import sys
 from pathlib import Path
 from typing import Any
 
 from . import bench_stack, stack_apps
-from .driver import Scenario, _time, run_scenario
+from .driver import Scenario, _time
 
 
 def _package(filename: str, function: str) -> str:
@@ -84,25 +85,51 @@ def _checked_stack() -> tuple[Any, dict[str, Any], Any, stack_apps.Stack]:
     return bare, scope, provider, stack
 
 
+async def _paired(
+    full: Any, variants: dict[str, Any], scenario: Scenario, requests: int, rounds: int
+) -> tuple[list[float], dict[str, list[float]]]:
+    """Per round: the stack's overhead, and ``full - without`` timed back to back.
+
+    Each difference comes from two adjacent timings (their order alternates
+    between rounds), so slow drifts of a shared machine cancel out instead of
+    landing on whichever variant ran during a busy second.
+    """
+    totals: list[float] = []
+    diffs: dict[str, list[float]] = {name: [] for name in variants}
+    for round_no in range(rounds):
+        bare_us = await _time(scenario.bare, scenario, requests)
+        totals.append(await _time(full, scenario, requests) - bare_us)
+        for name, app in variants.items():
+            if round_no % 2:
+                with_it = await _time(full, scenario, requests)
+                without = await _time(app, scenario, requests)
+            else:
+                without = await _time(app, scenario, requests)
+                with_it = await _time(full, scenario, requests)
+            diffs[name].append(with_it - without)
+    return totals, diffs
+
+
 def leave_one_out(requests: int, rounds: int) -> str:
     bare, scope, provider, full = _checked_stack()
     variants = {
         name: stack_apps.build_asgi_kit(bare, provider, None, without=frozenset({name})).app
         for name in stack_apps.LAYERS
     }
-    scenario = Scenario("leave-one-out", bare=bare, ours=full.app, anchors=variants, scope=scope)  # type: ignore[arg-type]
+    scenario = Scenario("leave-one-out", bare=bare, ours=full.app, scope=scope)
     for app in (full.app, *variants.values()):  # warm up, as bench_stack does
-        asyncio.run(_time(app, scenario, min(requests, bench_stack.WARM_UP)))
-    rows = asyncio.run(run_scenario(scenario, requests, rounds))
-    total = rows[0].ours_us or 0.0
+        asyncio.run(_time(app, scenario, min(bench_stack.WARM_UP // 3, 2 * requests)))
+    totals, diffs = asyncio.run(_paired(full.app, variants, scenario, requests, rounds))
+    total = statistics.median(totals)
+    costs = {name: statistics.median(values) for name, values in diffs.items()}
     lines = [
-        f"Full stack overhead: **{total:.0f} µs** per request "
-        f"(median of {rounds} rounds of {requests} requests).",
+        f"Full stack overhead: **{total:.0f} µs** per request; each layer's cost is the "
+        f"median over {rounds} rounds of (full - without it), timed back to back, "
+        f"{requests} requests each.",
         "",
         "| middleware (outermost first) | µs (full - without it) | share of the overhead |",
         "|---|---:|---:|",
     ]
-    costs = {row.anchor: total - (row.anchor_us or 0.0) for row in rows}
     for name in reversed(stack_apps.LAYERS):
         cost = costs[name]
         lines.append(f"| {name} | {cost:.0f} | {100 * cost / total:.0f}% |")
@@ -149,7 +176,7 @@ def profile(requests: int, top: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.profile_stack")
-    parser.add_argument("--requests", type=int, default=1000)
+    parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--top", type=int, default=15)
     parser.add_argument("--out", type=Path)
