@@ -122,9 +122,10 @@ def sanity_check(stack: Stack, kind: str, scope: dict[str, Any]) -> None:
 WARM_UP = 3000
 
 
-def checked(stack: Stack, kind: str, scope: dict[str, Any], warm_up: int = WARM_UP) -> Any:
+def checked(stack: Stack, kind: str, scope: dict[str, Any]) -> Any:
     """``stack.app`` once it passed :func:`sanity_check` and was warmed up."""
     sanity_check(stack, kind, scope)
+    warm_up = WARM_UP
     if warm_up:
         scenario = Scenario("warm-up", bare=stack.app, ours=stack.app, scope=scope)
         asyncio.run(_time(stack.app, scenario, warm_up))

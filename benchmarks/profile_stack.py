@@ -179,12 +179,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=500)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--profile-requests", type=int, default=3000)
     parser.add_argument("--out", type=Path)
     args = parser.parse_args(argv)
 
     parts = [
         leave_one_out(args.requests, args.rounds),
-        profile(max(args.requests, 3000), args.top),
+        profile(args.profile_requests, args.top),
     ]
     header = (
         f"Python {platform.python_version()} on {platform.machine()}; asgi_kit stack, OTel SDK."
