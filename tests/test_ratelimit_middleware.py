@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -178,6 +179,23 @@ async def test_keys_default_client_ip_header_and_async() -> None:
     assert (await call_http(async_mw, path="/")).status == 200  # None: not limited
 
 
+async def test_same_limit_with_different_keys_are_independent_rules() -> None:
+    # Per client IP and per API key, both "2/minute": two buckets, no error.
+    mw = limited(Rule("2/minute", key=header("X-API-Key")), Rule("2/minute"))
+    one_ip, other_ip = ("198.51.100.1", 1), ("198.51.100.2", 1)
+    key = {"x-api-key": "alpha"}
+    assert (await call_http(mw, client=one_ip, headers=key)).status == 200
+    assert (await call_http(mw, client=other_ip, headers=key)).status == 200
+    # The key's bucket is used up; the second IP's is not.
+    assert (await call_http(mw, client=other_ip, headers=key)).status == 429
+    assert (await call_http(mw, client=other_ip)).status == 200
+    assert (await call_http(mw, client=other_ip)).status == 429  # now its IP bucket
+    # Two rules that really are the same still need a distinct name.
+    with pytest.raises(ValueError, match="name="):
+        by_key = header("X-API-Key")
+        limited(Rule("2/minute", key=by_key), Rule("2/minute", key=by_key))
+
+
 async def test_huge_keys_are_hashed() -> None:
     backend = MemoryBackend()
     mw = RateLimitMiddleware(app, rules=[Rule("1/minute", key=header("x-k"))], backend=backend)
@@ -303,6 +321,25 @@ async def test_backend_failure_allow_logs_once_per_failure(exc: Exception) -> No
     assert logs[0]["error_type"] == type(exc).__name__
 
 
+async def test_backend_failure_reaches_stdlib_logging_when_structlog_is_unconfigured(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Unconfigured structlog prints to stdout, invisible to logging handlers.
+    import structlog
+
+    monkeypatch.setattr(structlog, "is_configured", lambda: False)
+    mw = limited(Rule("1/minute"), backend=FailingBackend(BackendError("refused")))
+    with caplog.at_level(logging.ERROR, logger="asgi_kit.ratelimit"):
+        responses = [await call_http(mw, path="/x") for _ in range(2)]
+    assert [r.status for r in responses] == [200, 200]
+    records = [r for r in caplog.records if r.name == "asgi_kit.ratelimit"]
+    assert len(records) == 2
+    assert records[0].levelno == logging.ERROR
+    assert "BackendError: refused" in records[0].getMessage()
+    assert records[0].on_backend_error == "allow"  # type: ignore[attr-defined]
+    assert records[0].path == "/x"  # type: ignore[attr-defined]
+
+
 async def test_backend_failure_deny_answers_503() -> None:
     mw = limited(
         Rule("1/minute"),
@@ -345,8 +382,9 @@ def test_options_are_validated() -> None:
         limited(on_limited=429)
     with pytest.raises(ValueError, match="error_retry_after"):
         limited(error_retry_after=-1)
-    # A single Rule and headers=True are accepted conveniences.
+    # A single Rule, headers=True and exempt_paths=None are accepted conveniences.
     assert RateLimitMiddleware(app, rules=Rule("1/second"), headers=True).headers == "legacy"
+    assert not RateLimitMiddleware(app, exempt_paths=None).exempt_paths
 
 
 async def test_default_rule_is_100_per_minute() -> None:

@@ -200,6 +200,18 @@ async def test_cluster_key_layout_uses_hash_tags(backend: RedisBackend) -> None:
     assert key_slot(a.encode()) == key_slot(b.encode())
 
 
+def test_url_backend_survives_a_new_event_loop(redis_url: str) -> None:
+    # Test clients (Starlette's TestClient, asyncio.run per test) run each
+    # request on a new loop; pooled connections of the old loop must not be
+    # reused there, or every other request fails over to on_backend_error.
+    mw = RateLimitMiddleware(
+        app, rules=[Rule("3/minute")], backend=RedisBackend(redis_url), on_backend_error="deny"
+    )
+    statuses = [asyncio.run(call_http(mw)).status for _ in range(5)]
+    asyncio.run(mw.backend.close())  # from yet another loop: no error
+    assert statuses == [200, 200, 200, 429, 429]
+
+
 def test_options_validated(redis_url: str) -> None:
     with pytest.raises(ValueError, match="timeout"):
         RedisBackend(redis_url, timeout=0)
@@ -207,6 +219,13 @@ def test_options_validated(redis_url: str) -> None:
         RedisBackend(redis_url, prefix=None)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="url_or_client"):
         RedisBackend(42)  # type: ignore[arg-type]
+    # A blocking client would stall the event loop on every request, then fail.
+    sync_client = redis.Redis.from_url(redis_url)
+    try:
+        with pytest.raises(TypeError, match="synchronous redis client"):
+            RedisBackend(sync_client)  # type: ignore[arg-type]
+    finally:
+        sync_client.close()
 
 
 async def test_cluster_mode_decides_one_slot_per_call(redis_url: str) -> None:

@@ -152,8 +152,14 @@ def test_rule_names_and_storage_identity() -> None:
         Rule("10/minute", path="/signup").ident,
         Rule("10/minute", methods={"POST"}).ident,
         Rule("10/minute", algorithm="fixed_window").ident,
+        Rule("10/minute", key=header("X-API-Key")).ident,
+        Rule("10/minute", key=header("X-Tenant")).ident,
     }
-    assert len(idents) == 5
+    assert len(idents) == 7
+    assert (
+        Rule("10/minute", key=header("X-API-Key")).ident
+        == Rule("10/minute", key=header("X-API-Key")).ident
+    )
     # ... and stable across processes (no id() or hash randomisation).
     assert Rule("10/minute", path="/login").ident == Rule("10/minute", path="/login").ident
     assert "path='/login'" in repr(Rule("10/minute", path="/login"))

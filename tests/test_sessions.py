@@ -661,6 +661,39 @@ async def test_other_cookies_are_left_alone() -> None:
     assert (await call_http(app, headers=headers)).text == '{"a": 1}'
 
 
+async def test_the_first_validly_signed_of_several_same_named_cookies_wins() -> None:
+    # A stale cookie from another path/domain (or another app) sent first
+    # must not hide the real session, or the user could never stay logged in.
+    good = forge({"user": "ann"}, SECRET, int(time.time()))
+    stale = forge({"user": "old"}, "another-secret", int(time.time()))
+    app = SessionMiddleware(raw_app(lambda s: None), SECRET)
+    for cookie_headers in (
+        [(b"cookie", f"session={stale}; session={good}".encode())],
+        [(b"cookie", b"session=garbage; theme=dark"), (b"Cookie", f"session={good}".encode())],
+        [(b"cookie", f"session={good}; session={stale}".encode())],
+    ):
+        assert (await call_http(app, headers=cookie_headers)).text == '{"user": "ann"}'
+
+    # The same with autoload=False: load_session() finds it too.
+    async def lazy_app(scope: Scope, receive: Receive, send: Send) -> None:
+        body = json.dumps(dict(await load_session(scope))).encode()
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": body})
+
+    lazy = SessionMiddleware(lazy_app, SECRET, autoload=False)
+    headers = [(b"cookie", f"session={stale}; session={good}".encode())]
+    assert (await call_http(lazy, headers=headers)).text == '{"user": "ann"}'
+    # None valid: an empty session, as with one bad cookie.
+    headers = [(b"cookie", f"session={stale}; session=x".encode())]
+    assert (await call_http(app, headers=headers)).text == "{}"
+    # A few stale ones are looked past; a header stuffed with signature-shaped
+    # fakes is not verified one by one.
+    few = "; ".join([f"session={stale}"] * 4 + [f"session={good}"])
+    assert (await call_http(app, headers=[(b"cookie", few.encode())])).text == '{"user": "ann"}'
+    many = "; ".join([f"session={stale}"] * 50 + [f"session={good}"])
+    assert (await call_http(app, headers=[(b"cookie", many.encode())])).text == "{}"
+
+
 # ------------------------------------------------------------------ options
 
 

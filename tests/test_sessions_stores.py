@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import subprocess
@@ -191,6 +192,17 @@ async def test_forged_and_garbage_cookies_make_no_store_call() -> None:
         response = await call_http(app, path="/read", headers=with_cookie(bad))
         assert response.text == "{}"
     assert store.total == 0
+
+
+async def test_a_forged_cookie_sent_first_does_not_hide_the_session() -> None:
+    store = CountingStore(MemoryStore())
+    app = make(store)
+    cookie = await login(app)
+    store.calls.clear()
+    headers = {"cookie": f"session=attacker-id; session={cookie}"}
+    response = await call_http(app, path="/read", headers=headers)
+    assert json.loads(response.text) == {"user": "ann"}
+    assert store.calls == {"load": 1}  # only the validly signed id reaches the store
 
 
 # --------------------------------------------------------- fixation defence
@@ -475,6 +487,48 @@ async def test_redis_command_counts(redis_url: str, sync_redis: redis.Redis) -> 
 
 
 @pytest.mark.redis
+def test_redis_store_from_url_survives_a_new_event_loop(redis_url: str) -> None:
+    # Test clients (Starlette's TestClient, asyncio.run per test) run each
+    # request on a new loop; pooled connections of the old loop must not be
+    # reused there, or every other request loses its session.
+    store = RedisStore(redis_url)
+    app = make(store)
+    cookie = asyncio.run(login(app))
+    for _ in range(3):
+        response = asyncio.run(call_http(app, path="/read", headers=with_cookie(cookie)))
+        assert json.loads(response.text) == {"user": "ann"}
+    response = asyncio.run(call_http(app, path="/write", headers=with_cookie(cookie)))
+    assert cookie_of(response) == cookie
+    asyncio.run(store.aclose())
+
+
+async def test_a_hung_redis_costs_one_timeout_per_store_call() -> None:
+    # A server that accepts and never answers (a stopped or overloaded Redis):
+    # each store call waits `timeout` once; retrying a timed-out command would
+    # only double the wait.  Reconnecting after a closed connection still retries.
+    connections = 0
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        while await reader.read(65536):
+            pass
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    store = RedisStore(f"redis://127.0.0.1:{port}", timeout=0.1)
+    try:
+        cookie = await login(make(MemoryStore()))  # a validly signed id
+        response = await call_http(make(store), path="/write", headers=with_cookie(cookie))
+        assert response.status == 200 and cookie_of(response) is None
+        assert connections == 2  # one load, one save: no retry after a timeout
+    finally:
+        server.close()
+        await store.aclose()
+
+
+@pytest.mark.redis
 async def test_two_app_instances_share_sessions(redis_url: str) -> None:
     first, second = RedisStore(redis_url), RedisStore(redis_url)
     try:
@@ -543,6 +597,16 @@ def test_redis_store_validates_options(
 ) -> None:
     with pytest.raises(error):
         RedisStore(*args, **kwargs)
+
+
+def test_redis_store_rejects_a_synchronous_client() -> None:
+    # Its calls would block the event loop and then fail on every request.
+    client = redis.Redis()
+    try:
+        with pytest.raises(TypeError, match="synchronous redis client"):
+            RedisStore(client)  # type: ignore[arg-type]
+    finally:
+        client.close()
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])

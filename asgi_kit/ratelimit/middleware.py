@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
@@ -33,6 +34,7 @@ _OUR_HEADERS = frozenset(
 _MAX_KEY_LENGTH = 256
 _SERVICE_UNAVAILABLE = b'{"detail":"Service Unavailable"}'
 _DEFAULT_RULES = (Rule("100/minute"),)
+_logger = logging.getLogger("asgi_kit.ratelimit")
 
 
 class _Plan:
@@ -118,10 +120,11 @@ class RateLimitMiddleware:
             the client a request counts against; None means not limited.
             The default, :func:`client_ip`, reads ``scope["client"]``.
         exempt_paths: Exact paths or globs (``"/health"``, ``"/static/*"``)
-            never limited.
+            never limited (None: none).
         on_backend_error: ``"allow"`` lets requests through when the backend
             fails; ``"deny"`` answers 503 with ``Retry-After``.  Each failure
-            is logged once (structlog, ``asgi_kit.ratelimit``).
+            is logged once as ``asgi_kit.ratelimit``: through structlog when
+            the application configured it, else through stdlib logging.
         headers: ``"legacy"`` sends ``RateLimit-Limit``, ``-Remaining``,
             ``-Reset`` (delta seconds) and ``RateLimit-Policy: 100;w=60``;
             ``"ietf"`` sends the IETF draft's ``RateLimit-Policy`` and
@@ -140,7 +143,7 @@ class RateLimitMiddleware:
         rules: Sequence[Rule] | Rule | None = None,
         backend: Backend | None = None,
         key: KeyFunc = client_ip,
-        exempt_paths: Iterable[str] = (),
+        exempt_paths: Iterable[str] | None = (),
         on_backend_error: Literal["allow", "deny"] = "allow",
         headers: HeaderMode = "legacy",
         *,
@@ -186,7 +189,9 @@ class RateLimitMiddleware:
         self._single = self._plans[0] if len(self._plans) == 1 else None
         self._single_list = [self._plans[0]]
 
-        self.exempt_paths = PathMatcher(exempt_paths, "exempt_paths")
+        self.exempt_paths = PathMatcher(
+            () if exempt_paths is None else exempt_paths, "exempt_paths"
+        )
         self._exempt = self.exempt_paths if self.exempt_paths else None
 
         if on_backend_error not in ("allow", "deny"):
@@ -360,14 +365,29 @@ class RateLimitMiddleware:
     async def _backend_failed(
         self, exc: Exception, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        self._log.error(
-            "rate limit backend failed",
-            backend=type(self.backend).__name__,
-            error=str(exc) or type(exc).__name__,
-            error_type=type(exc).__name__,
-            on_backend_error=self.on_backend_error,
-            path=scope.get("path"),
-        )
+        fields = {
+            "backend": type(self.backend).__name__,
+            "error": str(exc) or type(exc).__name__,
+            "error_type": type(exc).__name__,
+            "on_backend_error": self.on_backend_error,
+            "path": scope.get("path"),
+        }
+        if structlog.is_configured():
+            # The application's structlog pipeline (which may feed stdlib logging).
+            self._log.error("rate limit backend failed", **fields)
+        else:
+            # Unconfigured structlog only prints to stdout, where logging
+            # handlers (and pytest's caplog) never see it: use stdlib logging,
+            # with the fields in the message and as record attributes.
+            _logger.error(
+                "rate limit backend failed: %s: %s (backend %s, on_backend_error=%s, path %s)",
+                fields["error_type"],
+                fields["error"],
+                fields["backend"],
+                fields["on_backend_error"],
+                fields["path"],
+                extra=fields,
+            )
         if self.on_backend_error == "allow":
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":

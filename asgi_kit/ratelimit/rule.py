@@ -70,6 +70,15 @@ def parse_limit(text: str) -> tuple[int, int]:
     return count, period
 
 
+def _key_identity(key: KeyFunc | None) -> str | None:
+    """A name for a key function that is the same in every process."""
+    if key is None:
+        return None
+    module = getattr(key, "__module__", None) or type(key).__module__
+    qualname = getattr(key, "__qualname__", None) or type(key).__qualname__
+    return f"{module}.{qualname}"
+
+
 def _period_text(period: int) -> str:
     for seconds in (86400, 3600, 60, 1):
         if period % seconds == 0:
@@ -180,12 +189,18 @@ class Rule:
         self.name = name
 
         # Storage identity: the name, the algorithm (state shapes differ) and,
-        # when the rule is scoped, a digest of its scope, so two rules with the
-        # same limit on different paths never share a bucket.
+        # when the rule is scoped or has its own key function, a digest of
+        # those, so two rules with the same limit on different paths or keys
+        # never share a bucket.  Only process-independent text goes into it
+        # (never id() or a default repr), so every worker computes the same.
         ident = f"{name}:{algorithm}"
-        if path is not None or methods is not None:
+        if path is not None or methods is not None or key is not None:
             scope_text = repr(
-                (self._matcher.patterns if self._matcher else None, sorted(self.methods or ()))
+                (
+                    self._matcher.patterns if self._matcher else None,
+                    sorted(self.methods or ()),
+                    _key_identity(key),
+                )
             )
             ident += ":" + hashlib.sha1(scope_text.encode(), usedforsecurity=False).hexdigest()[:8]
         self.ident = ident

@@ -10,13 +10,14 @@ from typing import Any
 
 from asgi_kit._http import (
     MutableHeaders,
+    _iter_cookie_pairs,
     asgi3,
     cookie_attributes,
     delete_cookie_header,
     get_cookie,
     set_cookie_header,
 )
-from asgi_kit.types import AnyASGIApp, Message, Receive, Scope, Send
+from asgi_kit.types import AnyASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 from .legacy import StarletteCookieReader
 from .session import Session
@@ -38,6 +39,8 @@ logger = logging.getLogger("asgi_kit.sessions")
 MAX_COOKIE_SIZE = 4096
 #: Issued-at timestamps this far in the future (clock skew between hosts) are accepted.
 CLOCK_SKEW = 300
+#: Same-named session cookies tried after the first (stale ones from other paths).
+_MAX_SAME_NAMED = 4
 _SET_COOKIE = b"set-cookie"
 _COOKIE = b"Cookie"
 _SAME_SITE = frozenset({"lax", "strict", "none"})
@@ -177,17 +180,19 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
 
-        cookie = get_cookie(scope["headers"], self.session_cookie)
+        headers = scope["headers"]
+        cookie = get_cookie(headers, self.session_cookie)
         session = Session()
         if not self.autoload:
             session.loaded = False
             session._middleware = self
             session._cookie = cookie
+            session._headers = headers
         elif cookie is not None:
             if self._server_store is None:
-                self._load_cookie(session, cookie)
+                self._load_cookie(session, cookie, headers)
             else:
-                await self._load_record(session, cookie)
+                await self._load_record(session, cookie, headers)
         scope["session"] = session
 
         if scope_type == "websocket":
@@ -243,10 +248,12 @@ class SessionMiddleware:
             return
         cookie = session._cookie
         if cookie is not None:
+            headers = session._headers or ()
             if self._server_store is None:
-                self._load_cookie(session, cookie)
+                self._load_cookie(session, cookie, headers)
             else:
-                await self._load_record(session, cookie)
+                await self._load_record(session, cookie, headers)
+        session._headers = None
         session.loaded = True
 
     def _load_legacy(self, session: Session, raw: bytes) -> None:
@@ -257,10 +264,40 @@ class SessionMiddleware:
             dict.update(session, data)
             session.modified = True
 
-    def _load_cookie(self, session: Session, cookie: str) -> None:
-        """Verify and decode a cookie-store cookie into ``session`` (or leave it empty)."""
+    def _unsign(self, cookie: str, headers: RawHeaders) -> tuple[bytes, bytes | None]:
+        """``cookie`` as bytes, and the message of the first same-named cookie we signed.
+
+        A browser may send several cookies with our name (one left over from
+        another ``path``/``domain``, or written by another app); the first
+        one that carries our signature is the session, so a stale one sent
+        first cannot log the user out on every request.
+        """
         raw = cookie.encode("latin-1")
         message = self._signer.unsign(raw)
+        if message is None:
+            name = self.session_cookie
+            seen_first = False
+            budget = _MAX_SAME_NAMED  # a header full of fakes must not cost an HMAC each
+            for key, value in headers:
+                if len(key) != 6 or key.lower() != b"cookie":
+                    continue
+                for cname, cval in _iter_cookie_pairs(value.decode("latin-1")):
+                    if cname != name:
+                        continue
+                    if not seen_first:  # that is ``cookie``, already tried
+                        seen_first = True
+                        continue
+                    message = self._signer.unsign(cval.encode("latin-1"))
+                    if message is not None:
+                        return raw, message
+                    budget -= 1
+                    if not budget:
+                        return raw, None
+        return raw, message
+
+    def _load_cookie(self, session: Session, cookie: str, headers: RawHeaders) -> None:
+        """Verify and decode a cookie-store cookie into ``session`` (or leave it empty)."""
+        raw, message = self._unsign(cookie, headers)
         if message is None:
             if self._legacy is not None:
                 self._load_legacy(session, raw)
@@ -280,10 +317,9 @@ class SessionMiddleware:
             dict.update(session, data)
             session._payload = payload
 
-    async def _load_record(self, session: Session, cookie: str) -> None:
+    async def _load_record(self, session: Session, cookie: str, headers: RawHeaders) -> None:
         """Fetch the record named by a signed id cookie (one store call)."""
-        raw = cookie.encode("latin-1")
-        signed = self._signer.unsign(raw)
+        raw, signed = self._unsign(cookie, headers)
         if signed is None:
             if self._legacy is not None:
                 self._load_legacy(session, raw)  # saved under a new id

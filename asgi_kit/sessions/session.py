@@ -17,6 +17,8 @@ from collections.abc import ItemsView, Iterable, Iterator, KeysView, ValuesView
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # pragma: no cover
+    from asgi_kit.types import RawHeaders
+
     from .middleware import SessionMiddleware
 
 __all__ = ["Session", "SessionNotLoaded"]
@@ -50,6 +52,7 @@ class Session(dict[str, Any]):
 
     __slots__ = (
         "_cookie",
+        "_headers",
         "_middleware",
         "_payload",
         "_ready",
@@ -74,6 +77,7 @@ class Session(dict[str, Any]):
         # Set by the middleware for autoload=False: what load_session needs.
         self._middleware: SessionMiddleware | None = None
         self._cookie: str | None = None
+        self._headers: RawHeaders | None = None
         # Cookie store: the verified payload, re-signed as is by rolling sessions.
         self._payload: bytes | None = None
 

@@ -127,6 +127,14 @@ return out
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 
+def _is_sync_client(client: object) -> bool:
+    """Whether ``client`` is redis-py's blocking client (calls return results)."""
+    import redis
+    from redis.cluster import RedisCluster
+
+    return isinstance(client, (redis.Redis, RedisCluster))
+
+
 class RedisBackend(Backend):
     """Rate-limit state in Redis, shared exactly by every worker and host.
 
@@ -170,11 +178,15 @@ class RedisBackend(Backend):
         self.prefix = prefix
         self.timeout = float(timeout)
         self._owns_client = isinstance(url_or_client, str)
+        # The event loop the owned client's connections belong to (see _client).
+        self._loop: asyncio.AbstractEventLoop | None = None
         if isinstance(url_or_client, str):
-            self.client: Any = aioredis.Redis.from_url(
-                url_or_client,
-                socket_timeout=self.timeout,
-                socket_connect_timeout=self.timeout,
+            self._url = url_or_client
+            self.client: Any = self._new_client()
+        elif _is_sync_client(url_or_client):
+            raise TypeError(
+                "url_or_client is a synchronous redis client, which would block the event "
+                "loop: pass a redis.asyncio.Redis (or RedisCluster) client or a redis:// URL"
             )
         elif callable(getattr(url_or_client, "evalsha", None)):
             self.client = url_or_client
@@ -186,6 +198,31 @@ class RedisBackend(Backend):
         self._cluster = isinstance(self.client, aioredis.RedisCluster)
         self._no_script = NoScriptError
         self._redis_error = RedisError
+
+    def _new_client(self) -> Any:
+        import redis.asyncio as aioredis
+
+        return aioredis.Redis.from_url(
+            self._url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
+        )
+
+    def _client(self) -> Any:
+        """The client, with a fresh connection pool if the event loop changed.
+
+        Pooled connections belong to the loop that opened them; used from
+        another loop they fail.  A server runs one loop per process, but test
+        clients (Starlette's ``TestClient``, one ``asyncio.run`` per test)
+        start a new loop per request or test, so a client this backend
+        created from a URL is re-created for each new loop.  A client you
+        pass in is used as is.
+        """
+        if self._owns_client:
+            loop = asyncio.get_running_loop()
+            if loop is not self._loop:
+                if self._loop is not None:
+                    self.client = self._new_client()
+                self._loop = loop
+        return self.client
 
     def key_for(self, rule: Rule, key: str) -> str:
         """The Redis key holding ``rule``'s state for client ``key``."""
@@ -224,11 +261,12 @@ class RedisBackend(Backend):
         ]
 
     async def _run(self, keys: list[str], args: list[int]) -> Any:
+        client = self._client()
         try:
-            return await self.client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
+            return await client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
         except self._no_script:
             # EVAL runs the script and caches it, so the next call's EVALSHA hits.
-            return await self.client.eval(SCRIPT, len(keys), *keys, *args)
+            return await client.eval(SCRIPT, len(keys), *keys, *args)
 
     async def _hit_cluster(
         self, checks: Sequence[tuple[Rule, str]], keys: list[str]
@@ -254,7 +292,9 @@ class RedisBackend(Backend):
 
     async def close(self) -> None:
         """Close the connection pool when the backend created the client."""
-        if self._owns_client:
+        # A client whose connections belong to another (finished) loop has
+        # nothing this loop can close; a fresh one is made on next use.
+        if self._owns_client and self._loop in (None, asyncio.get_running_loop()):
             await self.client.aclose()
 
     def __repr__(self) -> str:

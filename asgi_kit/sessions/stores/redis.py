@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
 from .base import (
@@ -56,17 +57,44 @@ class RedisStore(SessionStore):
         self.prefix = prefix
         self.default_ttl = check_positive_int(default_ttl)
         self.serializer = check_serializer(serializer)
+        if _is_sync_client(url_or_client):
+            raise TypeError(
+                "url_or_client is a synchronous redis client, which would block the event "
+                "loop: pass a redis.asyncio.Redis client or a redis:// URL"
+            )
         self.owns_client = isinstance(url_or_client, str)
+        self._url = url_or_client if isinstance(url_or_client, str) else None
+        self._timeout = float(timeout)
+        # The event loop the owned client's connections belong to (see _client).
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.client: Redis = (
-            _client_from_url(url_or_client, float(timeout))
+            _client_from_url(url_or_client, self._timeout)
             if isinstance(url_or_client, str)
             else url_or_client
         )
         if not callable(getattr(self.client, "get", None)):
             raise TypeError("url_or_client must be a redis:// URL or a redis.asyncio.Redis client")
 
+    def _client(self) -> Redis:
+        """The client, with a fresh connection pool if the event loop changed.
+
+        Pooled connections belong to the loop that opened them; used from
+        another loop they fail.  A server runs one loop per process, but test
+        clients (Starlette's ``TestClient``, one ``asyncio.run`` per test)
+        start a new loop per request or test, so a client this store created
+        from a URL is re-created for each new loop.  A client you pass in is
+        used as is.
+        """
+        if self._url is not None:
+            loop = asyncio.get_running_loop()
+            if loop is not self._loop:
+                if self._loop is not None:
+                    self.client = _client_from_url(self._url, self._timeout)
+                self._loop = loop
+        return self.client
+
     async def load(self, session_id: str) -> dict[str, Any] | None:
-        raw = await self.client.get(self.prefix + session_id)
+        raw = await self._client().get(self.prefix + session_id)
         if raw is None:
             return None
         if isinstance(raw, str):  # a client created with decode_responses=True
@@ -75,25 +103,39 @@ class RedisStore(SessionStore):
 
     async def save(self, session_id: str, data: dict[str, Any], ttl: int | None) -> None:
         raw = self.serializer.dumps(data)
-        await self.client.set(
+        await self._client().set(
             self.prefix + session_id, raw, ex=ttl if ttl is not None else self.default_ttl
         )
 
     async def delete(self, session_id: str) -> None:
-        await self.client.delete(self.prefix + session_id)
+        await self._client().delete(self.prefix + session_id)
 
     async def touch(self, session_id: str, ttl: int | None) -> None:
-        await self.client.expire(
+        await self._client().expire(
             self.prefix + session_id, ttl if ttl is not None else self.default_ttl
         )
 
     async def aclose(self) -> None:
         """Close the client if this store created it from a URL."""
-        if self.owns_client:
+        # A client whose connections belong to another (finished) loop has
+        # nothing this loop can close; a fresh one is made on next use.
+        if self.owns_client and self._loop in (None, asyncio.get_running_loop()):
             await self.client.aclose()
 
     def __repr__(self) -> str:
         return f"RedisStore(prefix={self.prefix!r})"
+
+
+def _is_sync_client(client: object) -> bool:
+    """Whether ``client`` is redis-py's blocking client (needs no import when absent)."""
+    if isinstance(client, str):
+        return False
+    try:
+        import redis
+        from redis.cluster import RedisCluster
+    except ImportError:  # pragma: no cover - then it cannot be a redis-py client
+        return False
+    return isinstance(client, (redis.Redis, RedisCluster))
 
 
 def _client_from_url(url: str, timeout: float) -> Redis:
@@ -101,15 +143,17 @@ def _client_from_url(url: str, timeout: float) -> Redis:
         from redis.asyncio import Redis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
+        from redis.exceptions import ConnectionError as RedisConnectionError
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
             "RedisStore needs the redis package: pip install 'asgi-kit[redis]'"
         ) from exc
     # One immediate retry re-opens a connection Redis closed (restart, idle
     # timeout); more retries with back-off would only hold requests longer.
+    # A timed-out command is not retried: each call waits `timeout` at most.
     return Redis.from_url(
         url,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 1),
+        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
     )
