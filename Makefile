@@ -32,10 +32,16 @@ test: $(VENV)/.dev-installed
 	$(BIN)/mypy --strict asgi_kit
 	$(BIN)/pytest
 
-## make bench: install the anchors and compare per-request overhead
+## make bench: install the anchors and compare per-request overhead; without
+## BENCH=..., also measure throughput over loopback with wrk (installed when root)
 bench: $(VENV)/.dev-installed
 	$(PIP) install --quiet -r benchmarks/requirements.txt
 	$(BIN)/python -m benchmarks $(BENCH)
+ifeq ($(BENCH),)
+	@command -v wrk >/dev/null || [ "$$(id -u)" != 0 ] || \
+		apt-get install -y -q wrk || { apt-get update -q && apt-get install -y -q wrk; }
+	$(BIN)/python -m benchmarks.throughput
+endif
 
 ## make docs: build the documentation site (offline, --strict) into site/
 docs: $(BIN)/python
