@@ -183,19 +183,32 @@ class MutableHeaders:
         return True
 
     def add_vary(self, *tokens: bytes) -> None:
-        """Merge ``tokens`` into ``Vary`` without duplicates (``*`` absorbs all)."""
-        existing = header_values(self.raw, b"vary")
-        if not existing:
-            self.raw.append((b"vary", b", ".join(tokens)))
+        """Merge ``tokens`` into ``Vary`` without duplicates (``*`` absorbs all).
+
+        Several ``Vary`` headers are folded into one; a single one is
+        rewritten in place (no list rebuild: this runs on every response of
+        a stack where several middleware vary on something).
+        """
+        raw = self.raw
+        found = [
+            i
+            for i, (k, _) in enumerate(raw)
+            if len(k) == 4 and (k == b"vary" or k.lower() == b"vary")
+        ]
+        if not found:
+            raw.append((b"vary", b", ".join(tokens)))
             return
-        current = [t.strip() for v in existing for t in v.split(b",") if t.strip()]
+        joined = raw[found[0]][1] if len(found) == 1 else b", ".join(raw[i][1] for i in found)
+        current = [t.strip() for t in joined.split(b",") if t.strip()]
         lowered = {t.lower() for t in current}
         if b"*" in lowered:
             return
         missing = [t for t in tokens if t.lower() not in lowered]
-        if not missing and len(existing) == 1:
+        if not missing and len(found) == 1:
             return
-        self.set(b"vary", b", ".join(current + missing))
+        raw[found[0]] = (b"vary", b", ".join(current + missing))
+        for i in reversed(found[1:]):
+            del raw[i]
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         return iter(self.raw)

@@ -529,25 +529,25 @@ def _add_headers(message: Message, pairs: HeaderPairs, vary: bool) -> None:
     raw = message.get("headers")
     if type(raw) is not list:
         raw = MutableHeaders.from_message(message).raw
-    clash = False
+    ours_present = vary_present = False
     lengths = _CLASH_LENGTHS
     for key, _ in raw:
         if len(key) in lengths:
             lowered = key.lower()
-            if lowered == _VARY or lowered in _OURS:
-                clash = True
-                break
-    if not clash:
-        raw.extend(pairs)
-        if vary:
-            raw.append((_VARY, _ORIGIN))
-        return
-    headers = MutableHeaders(raw)
-    for name, _ in pairs:
-        headers.remove(name)
+            if lowered == _VARY:
+                vary_present = True
+            elif lowered in _OURS:
+                ours_present = True
+    if ours_present:
+        headers = MutableHeaders(raw)
+        for name, _ in pairs:
+            headers.remove(name)
     raw.extend(pairs)
     if vary:
-        headers.add_vary(_ORIGIN)
+        if vary_present:
+            MutableHeaders(raw).add_vary(_ORIGIN)
+        else:
+            raw.append((_VARY, _ORIGIN))
 
 
 def _vary_on_origin(send: Send) -> Send:
