@@ -21,7 +21,7 @@ import asyncio
 import inspect
 import os
 from collections.abc import Callable, Iterable, Mapping
-from contextvars import ContextVar
+from contextvars import Context, ContextVar, copy_context
 from time import perf_counter
 from typing import Any
 
@@ -110,6 +110,32 @@ def _structlog_var(key: str) -> ContextVar[Any]:
 
 
 _STRUCTLOG_REQUEST_ID = _structlog_var(REQUEST_ID_KEY)
+# structlog's registry of its per-key variables (stable since structlog 21.1).
+# Walking it costs one step per key ever bound, instead of one per variable
+# of the whole context; the public prefix scan is the fallback.
+_STRUCTLOG_VARS: dict[str, ContextVar[Any]] | None = getattr(
+    structlog.contextvars, "_CONTEXT_VARS", None
+)
+_STRUCTLOG_PREFIX: str = getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", "structlog_")
+
+
+def _restore_structlog(before: Context) -> None:
+    """Put every structlog contextvar back to its value in ``before``.
+
+    Keys the app bound during the request are unbound again (structlog's
+    "unbound" value is ``...``), so nothing leaks into whatever runs next on
+    the same task; the copy of the context taken before the request is O(1).
+    """
+    if isinstance(_STRUCTLOG_VARS, dict):
+        # A copy: another thread may bind a new key while this one iterates.
+        variables: Iterable[ContextVar[Any]] = tuple(_STRUCTLOG_VARS.values())
+    else:  # pragma: no cover - a structlog without the registry
+        variables = [v for v in copy_context() if v.name.startswith(_STRUCTLOG_PREFIX)]
+    for var in variables:
+        old = before.get(var, ...)
+        if var.get(...) is not old:
+            var.set(old)
+
 
 _START_TYPES = frozenset(
     {"http.response.start", "websocket.accept", "websocket.http.response.start"}
@@ -143,8 +169,9 @@ class RequestIDMiddleware:
     * stored in ``scope["state"]["request_id"]`` (``request.state.request_id``
       in Starlette/FastAPI);
     * bound as ``request_id`` in :mod:`structlog.contextvars` and returned by
-      :func:`get_request_id` while the app runs, then reset to whatever was
-      bound before.
+      :func:`get_request_id` while the app runs; afterwards every structlog
+      contextvar (``request_id`` and any key the app bound) is restored to
+      what was bound before the request.
     """
 
     def __init__(
@@ -264,6 +291,7 @@ class RequestIDMiddleware:
                     message = {**message, "headers": kept}
             await send(message)
 
+        before = copy_context()
         token = _STRUCTLOG_REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
@@ -280,6 +308,7 @@ class RequestIDMiddleware:
             raise
         finally:
             _STRUCTLOG_REQUEST_ID.reset(token)
+            _restore_structlog(before)
 
 
 # --------------------------------------------------------------------------- access log
