@@ -26,7 +26,7 @@ from time import perf_counter
 from typing import Any
 
 import structlog
-from opentelemetry.trace import get_current_span
+from opentelemetry.trace import Span, get_current_span
 
 from ._http import (
     TEXT_PLAIN,
@@ -442,11 +442,16 @@ class AccessLogMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = perf_counter()
+        # The span around this middleware (TracingMiddleware sits outside it):
+        # read now, since at the final send the app's own spans may be current.
+        span = get_current_span()
         status: int | None = None
         request_bytes = 0
         response_bytes = 0
         complete = False
         disconnected = False
+        finished = 0.0  # when the response completed (0: not yet)
+        logged = False
 
         async def counting_receive() -> Message:
             nonlocal request_bytes, disconnected
@@ -458,7 +463,7 @@ class AccessLogMiddleware:
             return message
 
         async def counting_send(message: Message) -> None:
-            nonlocal status, response_bytes, complete, disconnected
+            nonlocal status, response_bytes, complete, disconnected, finished, logged
             message_type = message["type"]
             if message_type == "http.response.body":
                 response_bytes += len(message.get("body", b""))
@@ -474,25 +479,65 @@ class AccessLogMiddleware:
                 # ASGI servers raise an OSError subclass when the client is gone.
                 disconnected = True
                 raise
+            if complete and not finished:
+                finished = perf_counter()
+                # Logged now, not after background work the app runs once the
+                # response is out.  A 5xx waits for the app to return instead:
+                # Starlette's ServerErrorMiddleware sends its 500 and then
+                # re-raises, and the event should carry that exception.
+                if status is not None and status < 500:
+                    logged = True
+                    self._log_http(
+                        scope,
+                        start,
+                        status,
+                        request_bytes,
+                        response_bytes,
+                        False,
+                        None,
+                        finished,
+                        span,
+                    )
 
         try:
             await self.app(scope, counting_receive, counting_send)
         except asyncio.CancelledError:
             # Servers cancel the app when the client goes away mid-response.
-            self._log_http(scope, start, status, request_bytes, response_bytes, True, None)
+            if not logged:
+                self._log_http(
+                    scope,
+                    start,
+                    status,
+                    request_bytes,
+                    response_bytes,
+                    not finished,
+                    None,
+                    finished,
+                    span,
+                )
             raise
         except Exception as exc:
+            if logged:
+                raise  # after a complete response: the server logs the error itself
             if disconnected:
                 # The send to a gone client failed: not an application error.
-                self._log_http(scope, start, status, request_bytes, response_bytes, True, None)
+                self._log_http(
+                    scope, start, status, request_bytes, response_bytes, True, None, 0.0, span
+                )
                 raise
             if status is None:
                 status = 500  # what the server answers for an app that raised
-            self._log_http(scope, start, status, request_bytes, response_bytes, False, exc)
+            self._log_http(
+                scope, start, status, request_bytes, response_bytes, False, exc, finished, span
+            )
             raise
+        if logged:
+            return
         if status is None and not disconnected:
             status = 500  # returned without responding: the server answers 500
-        self._log_http(scope, start, status, request_bytes, response_bytes, disconnected, None)
+        self._log_http(
+            scope, start, status, request_bytes, response_bytes, disconnected, None, finished, span
+        )
 
     def _fields(
         self,
@@ -501,6 +546,7 @@ class AccessLogMiddleware:
         request_bytes: int,
         response_bytes: int,
         disconnected: bool,
+        span: Span,
     ) -> dict[str, Any]:
         """``head`` (method/path/status/duration first, for readable lines) plus the rest."""
         headers = scope["headers"]
@@ -523,7 +569,7 @@ class AccessLogMiddleware:
         route = route_template(scope)
         if route is not None:
             fields["route"] = route
-        span_context = get_current_span().get_span_context()
+        span_context = span.get_span_context()
         if span_context.is_valid:
             fields["trace_id"] = format(span_context.trace_id, "032x")
             fields["span_id"] = format(span_context.span_id, "016x")
@@ -538,6 +584,8 @@ class AccessLogMiddleware:
         response_bytes: int,
         disconnected: bool,
         exc: BaseException | None,
+        end: float,
+        span: Span,
     ) -> None:
         level = self._level(status, exc)
         if level is None:
@@ -546,9 +594,9 @@ class AccessLogMiddleware:
             "method": scope.get("method"),
             "path": scope["path"],
             "status": status,
-            "duration_ms": round((perf_counter() - start) * 1000.0, 3),
+            "duration_ms": round(((end or perf_counter()) - start) * 1000.0, 3),
         }
-        fields = self._fields(scope, head, request_bytes, response_bytes, disconnected)
+        fields = self._fields(scope, head, request_bytes, response_bytes, disconnected, span)
         if exc is not None:
             fields["exc_info"] = exc
         getattr(self.logger, level)(self.event, **fields)
@@ -565,6 +613,7 @@ class AccessLogMiddleware:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = perf_counter()
+        span = get_current_span()
         status: int | None = None
         close_code: int | None = None
         bytes_in = 0
@@ -624,7 +673,7 @@ class AccessLogMiddleware:
                     "close_code": close_code,
                     "duration_ms": round((perf_counter() - start) * 1000.0, 3),
                 }
-                fields = self._fields(scope, head, bytes_in, bytes_out, disconnected)
+                fields = self._fields(scope, head, bytes_in, bytes_out, disconnected, span)
                 if exc is not None:
                     fields["exc_info"] = exc
                 getattr(self.logger, level)(self.websocket_event, **fields)
