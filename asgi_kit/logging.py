@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging as _stdlib_logging
 import os
 from collections.abc import Callable, Iterable, Mapping
 from contextvars import Context, ContextVar, copy_context
@@ -313,6 +314,9 @@ class RequestIDMiddleware:
 
 # --------------------------------------------------------------------------- access log
 
+# Reports a broken access logger (stdlib logging handles its own handler errors).
+_internal_log = _stdlib_logging.getLogger("asgi_kit.logging")
+
 _LEVELS = ("debug", "info", "warning", "error", "critical")
 _LEVEL_NUMBERS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 _LEVEL_KEYS = ("1xx", "2xx", "3xx", "4xx", "5xx", "exception")
@@ -372,7 +376,11 @@ class AccessLogMiddleware:
     Args:
         app: The ASGI application to wrap.
         logger: A structlog-style logger (anything with ``info``/``error``…
-            methods taking an event and keyword fields).  Default:
+            methods taking an event and keyword fields), or a stdlib
+            :class:`logging.Logger`, which is wrapped in structlog's
+            ``structlog.stdlib.BoundLogger`` so the configured processors
+            render the fields.  A logger that raises is reported on the
+            stdlib logger ``asgi_kit.logging``; the request goes on.  Default:
             ``structlog.get_logger("asgi_kit.access")``, which follows the
             structlog configuration in force when the event is emitted and,
             when structlog is routed to the standard library, logs to the
@@ -408,7 +416,12 @@ class AccessLogMiddleware:
         self.app = asgi3(app)
         self._levels, self._exception_level = _level_table(levels)
         self._is_enabled_for: Callable[[int], bool] | None = None
-        if logger is not None:
+        if isinstance(logger, _stdlib_logging.Logger):
+            # A plain stdlib logger takes no keyword fields: put structlog's
+            # stdlib BoundLogger (with the configured processors) in front.
+            self._is_enabled_for = logger.isEnabledFor
+            logger = structlog.wrap_logger(logger, wrapper_class=structlog.stdlib.BoundLogger)
+        elif logger is not None:
             _check_logger(logger, {*self._levels, self._exception_level})
             # structlog's filtering and stdlib loggers can say up front whether
             # a level is dropped.  Looked up statically, like _check_logger.
@@ -599,7 +612,16 @@ class AccessLogMiddleware:
         fields = self._fields(scope, head, request_bytes, response_bytes, disconnected, span)
         if exc is not None:
             fields["exc_info"] = exc
-        getattr(self.logger, level)(self.event, **fields)
+        self._emit(level, self.event, fields)
+
+    def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        """Log the event; a failing logger never fails the request it describes."""
+        try:
+            getattr(self.logger, level)(event, **fields)
+        except Exception:
+            _internal_log.exception(
+                "AccessLogMiddleware: the logger raised; event %r dropped", event
+            )
 
     def _level(self, status: int | None, exc: BaseException | None) -> str | None:
         """The level method to call, or None when the logger would drop the event."""
@@ -676,4 +698,4 @@ class AccessLogMiddleware:
                 fields = self._fields(scope, head, bytes_in, bytes_out, disconnected, span)
                 if exc is not None:
                     fields["exc_info"] = exc
-                getattr(self.logger, level)(self.websocket_event, **fields)
+                self._emit(level, self.websocket_event, fields)

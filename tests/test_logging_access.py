@@ -649,3 +649,30 @@ async def test_ids_are_those_of_the_span_around_the_middleware_not_the_apps_own(
     [server] = [s for s in exporter.get_finished_spans() if s.name == "GET"]
     assert logs[0]["trace_id"] == f"{server.context.trace_id:032x}"
     assert logs[0]["span_id"] == f"{server.context.span_id:016x}"
+
+
+async def test_a_stdlib_logger_is_accepted(caplog: pytest.LogCaptureFixture) -> None:
+    stdlib = logging.getLogger("tests.access.stdlib")
+    with caplog.at_level(logging.INFO, logger="tests.access.stdlib"):
+        response = await call_http(AccessLogMiddleware(body_app(), logger=stdlib))
+    assert response.status == 200
+    [record] = [r for r in caplog.records if r.name == "tests.access.stdlib"]
+    assert record.levelno == logging.INFO
+    assert "request" in record.getMessage() and "status=200" in record.getMessage()
+    with caplog.at_level(logging.ERROR, logger="tests.access.stdlib"):
+        caplog.clear()
+        await call_http(AccessLogMiddleware(body_app(), logger=stdlib))
+    assert not [r for r in caplog.records if r.name == "tests.access.stdlib"]
+
+
+async def test_a_failing_logger_never_fails_the_request(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def info(self, event: str, **fields: Any) -> None:
+            raise RuntimeError("log sink down")
+
+        error = info
+
+    with caplog.at_level(logging.ERROR, logger="asgi_kit.logging"):
+        response = await call_http(AccessLogMiddleware(body_app(), logger=Broken()))
+    assert response.status == 200 and response.body == b"hello"
+    assert "log sink down" in caplog.text
