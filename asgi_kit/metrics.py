@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import atexit
 import gzip
 import logging
 import os
@@ -29,7 +30,7 @@ from urllib.parse import parse_qs
 from opentelemetry.trace import get_current_span
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from ._http import (
     PathMatcher,
@@ -88,6 +89,33 @@ _Children = tuple[Histogram, Histogram, Histogram]
 
 def _multiprocess_enabled() -> bool:
     return bool(os.environ.get(_MULTIPROC_ENV))
+
+
+_exit_hook_registered = False
+
+
+def _mark_this_process_dead() -> None:
+    try:
+        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+    except Exception:  # pragma: no cover - best effort at interpreter exit
+        pass
+
+
+def _remove_live_gauges_at_exit() -> None:
+    """Drop this worker's ``livesum`` gauge files when it exits.
+
+    Otherwise a worker that exited (a restart, a scale-down) keeps adding its
+    last ``http_server_active_requests`` value to every scrape.  The pid is
+    read at exit, so workers forked after import (``--preload``) clean up
+    their own files.  A worker killed outright leaves its files; a process
+    manager hook (``child_exit`` in gunicorn) still has to handle that.
+    """
+    global _exit_hook_registered
+    with _SHARED_LOCK:
+        if _exit_hook_registered:
+            return
+        _exit_hook_registered = True
+    atexit.register(_mark_this_process_dead)
 
 
 def _check_buckets(value: Iterable[float], option: str) -> tuple[float, ...]:
@@ -330,7 +358,10 @@ class MetricsMiddleware:
         self._resolver = route_resolver
         self._unmatched = unmatched_route
         self._max_routes = max_routes
-        self._exemplars = bool(exemplars) and not _multiprocess_enabled()
+        multiprocess = _multiprocess_enabled()
+        if multiprocess:
+            _remove_live_gauges_at_exit()
+        self._exemplars = bool(exemplars) and not multiprocess
         self._metrics_path = metrics_path
         self._endpoint: ASGIApp | None = None if metrics_path is None else metrics_app(registry)
         self._warned_overflow = False
