@@ -117,6 +117,8 @@ _STRUCTLOG_REQUEST_ID = _structlog_var(REQUEST_ID_KEY)
 _STRUCTLOG_VARS: dict[str, ContextVar[Any]] | None = getattr(
     structlog.contextvars, "_CONTEXT_VARS", None
 )
+if not isinstance(_STRUCTLOG_VARS, dict):  # pragma: no cover
+    _STRUCTLOG_VARS = None
 _STRUCTLOG_PREFIX: str = getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", "structlog_")
 
 
@@ -126,16 +128,29 @@ def _restore_structlog(before: Context) -> None:
     Keys the app bound during the request are unbound again (structlog's
     "unbound" value is ``...``), so nothing leaks into whatever runs next on
     the same task; the copy of the context taken before the request is O(1).
+    ``request_id`` itself is reset by its token before this runs.
     """
-    if isinstance(_STRUCTLOG_VARS, dict):
-        # A copy: another thread may bind a new key while this one iterates.
-        variables: Iterable[ContextVar[Any]] = tuple(_STRUCTLOG_VARS.values())
-    else:  # pragma: no cover - a structlog without the registry
-        variables = [v for v in copy_context() if v.name.startswith(_STRUCTLOG_PREFIX)]
-    for var in variables:
-        old = before.get(var, ...)
-        if var.get(...) is not old:
-            var.set(old)
+    variables = _STRUCTLOG_VARS
+    if variables is None:  # pragma: no cover - a structlog without the registry
+        for var in [v for v in copy_context() if v.name.startswith(_STRUCTLOG_PREFIX)]:
+            _restore_var(var, before)
+        return
+    if len(variables) == 1:
+        return  # only request_id has ever been bound in this process
+    try:
+        for var in variables.values():
+            old = before.get(var, ...)
+            if var.get(...) is not old:
+                var.set(old)
+    except RuntimeError:  # another thread bound a new key meanwhile: walk a copy
+        for var in tuple(variables.values()):
+            _restore_var(var, before)
+
+
+def _restore_var(var: ContextVar[Any], before: Context) -> None:
+    old = before.get(var, ...)
+    if var.get(...) is not old:
+        var.set(old)
 
 
 _START_TYPES = frozenset(
