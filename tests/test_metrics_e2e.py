@@ -86,9 +86,14 @@ def test_multiprocess_uvicorn_two_workers_one_scrape_shows_the_total(tmp_path: P
                 labels = {"method": "GET", "route": "/items/{item_id}", "status_code": "200"}
                 assert _value(text, COUNT, **labels) == sent
                 assert _value(text, "http_server_active_requests", method="GET") == 0
-        assert any(tmp_path.glob("*.db"))
+        assert len(list(tmp_path.glob("histogram_*.db"))) == 2
+        assert len(list(tmp_path.glob("gauge_livesum_*.db"))) == 2
     finally:
         server.stop()
+    # Workers that exit remove their live gauges (they would be summed as live
+    # forever); their histograms stay, so the totals survive a restart.
+    assert not list(tmp_path.glob("gauge_livesum_*.db"))
+    assert len(list(tmp_path.glob("histogram_*.db"))) == 2
 
 
 def test_exemplars_link_to_the_real_tracing_span_under_real_servers(
