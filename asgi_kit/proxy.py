@@ -393,12 +393,9 @@ class ProxyHeadersMiddleware:
         xff: list[bytes] = []
         proto: bytes | None = None
         host: bytes | None = None
-        forwarded = False
         for key, value in headers:
             # All three names start with "x": one integer test skips most headers.
             if not key or key[0] | 0x20 != 0x78:
-                if auto and len(key) == 9 and key.lower() == _FORWARDED:
-                    forwarded = True
                 continue
             if not key.islower():
                 key = key.lower()
@@ -408,8 +405,9 @@ class ProxyHeadersMiddleware:
                 proto = value  # the last header, set by the nearest proxy
             elif key == _XFH:
                 host = value
-        if forwarded and not xff and proto is None and host is None:
-            # "auto": no X-Forwarded-* header at all, so Forwarded is the only family.
+        if auto and not xff and proto is None and host is None:
+            # "auto": no X-Forwarded-* header at all, so Forwarded is the only family
+            # (a second scan only on this path: behind a proxy, XFF is normally there).
             return self._from_forwarded(headers)
         client = None
         if xff:
