@@ -490,6 +490,11 @@ class AccessLogMiddleware:
                 disconnected = True
             return message
 
+        def log(gone: bool, exc: BaseException | None = None) -> None:
+            self._log_http(
+                scope, start, status, request_bytes, response_bytes, gone, exc, finished, span
+            )
+
         async def counting_send(message: Message) -> None:
             nonlocal status, response_bytes, complete, disconnected, finished, logged
             message_type = message["type"]
@@ -515,57 +520,31 @@ class AccessLogMiddleware:
                 # re-raises, and the event should carry that exception.
                 if status is not None and status < 500:
                     logged = True
-                    self._log_http(
-                        scope,
-                        start,
-                        status,
-                        request_bytes,
-                        response_bytes,
-                        False,
-                        None,
-                        finished,
-                        span,
-                    )
+                    log(False)
 
         try:
             await self.app(scope, counting_receive, counting_send)
         except asyncio.CancelledError:
             # Servers cancel the app when the client goes away mid-response.
             if not logged:
-                self._log_http(
-                    scope,
-                    start,
-                    status,
-                    request_bytes,
-                    response_bytes,
-                    not finished,
-                    None,
-                    finished,
-                    span,
-                )
+                log(not finished)
             raise
         except Exception as exc:
             if logged:
                 raise  # after a complete response: the server logs the error itself
             if disconnected:
                 # The send to a gone client failed: not an application error.
-                self._log_http(
-                    scope, start, status, request_bytes, response_bytes, True, None, 0.0, span
-                )
+                log(True)
                 raise
             if status is None:
                 status = 500  # what the server answers for an app that raised
-            self._log_http(
-                scope, start, status, request_bytes, response_bytes, False, exc, finished, span
-            )
+            log(False, exc)
             raise
         if logged:
             return
         if status is None and not disconnected:
             status = 500  # returned without responding: the server answers 500
-        self._log_http(
-            scope, start, status, request_bytes, response_bytes, disconnected, None, finished, span
-        )
+        log(disconnected)
 
     def _fields(
         self,
