@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import logging as _stdlib_logging
 import os
 from collections.abc import Callable, Iterable, Mapping
-from contextvars import ContextVar
+from contextvars import Context, ContextVar, copy_context
 from time import perf_counter
 from typing import Any
 
 import structlog
-from opentelemetry.trace import get_current_span
+from opentelemetry.trace import Span, get_current_span
 
 from ._http import (
     TEXT_PLAIN,
@@ -110,6 +111,47 @@ def _structlog_var(key: str) -> ContextVar[Any]:
 
 
 _STRUCTLOG_REQUEST_ID = _structlog_var(REQUEST_ID_KEY)
+# structlog's registry of its per-key variables (stable since structlog 21.1).
+# Walking it costs one step per key ever bound, instead of one per variable
+# of the whole context; the public prefix scan is the fallback.
+_STRUCTLOG_VARS: dict[str, ContextVar[Any]] | None = getattr(
+    structlog.contextvars, "_CONTEXT_VARS", None
+)
+if not isinstance(_STRUCTLOG_VARS, dict):  # pragma: no cover
+    _STRUCTLOG_VARS = None
+_STRUCTLOG_PREFIX: str = getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", "structlog_")
+
+
+def _restore_structlog(before: Context) -> None:
+    """Put every structlog contextvar back to its value in ``before``.
+
+    Keys the app bound during the request are unbound again (structlog's
+    "unbound" value is ``...``), so nothing leaks into whatever runs next on
+    the same task; the copy of the context taken before the request is O(1).
+    ``request_id`` itself is reset by its token before this runs.
+    """
+    variables = _STRUCTLOG_VARS
+    if variables is None:  # pragma: no cover - a structlog without the registry
+        for var in [v for v in copy_context() if v.name.startswith(_STRUCTLOG_PREFIX)]:
+            _restore_var(var, before)
+        return
+    if len(variables) == 1:
+        return  # only request_id has ever been bound in this process
+    try:
+        for var in variables.values():
+            old = before.get(var, ...)
+            if var.get(...) is not old:
+                var.set(old)
+    except RuntimeError:  # another thread bound a new key meanwhile: walk a copy
+        for var in tuple(variables.values()):
+            _restore_var(var, before)
+
+
+def _restore_var(var: ContextVar[Any], before: Context) -> None:
+    old = before.get(var, ...)
+    if var.get(...) is not old:
+        var.set(old)
+
 
 _START_TYPES = frozenset(
     {"http.response.start", "websocket.accept", "websocket.http.response.start"}
@@ -143,8 +185,9 @@ class RequestIDMiddleware:
     * stored in ``scope["state"]["request_id"]`` (``request.state.request_id``
       in Starlette/FastAPI);
     * bound as ``request_id`` in :mod:`structlog.contextvars` and returned by
-      :func:`get_request_id` while the app runs, then reset to whatever was
-      bound before.
+      :func:`get_request_id` while the app runs; afterwards every structlog
+      contextvar (``request_id`` and any key the app bound) is restored to
+      what was bound before the request.
     """
 
     def __init__(
@@ -264,6 +307,7 @@ class RequestIDMiddleware:
                     message = {**message, "headers": kept}
             await send(message)
 
+        before = copy_context()
         token = _STRUCTLOG_REQUEST_ID.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
@@ -280,9 +324,13 @@ class RequestIDMiddleware:
             raise
         finally:
             _STRUCTLOG_REQUEST_ID.reset(token)
+            _restore_structlog(before)
 
 
 # --------------------------------------------------------------------------- access log
+
+# Reports a broken access logger (stdlib logging handles its own handler errors).
+_internal_log = _stdlib_logging.getLogger("asgi_kit.logging")
 
 _LEVELS = ("debug", "info", "warning", "error", "critical")
 _LEVEL_NUMBERS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
@@ -343,7 +391,11 @@ class AccessLogMiddleware:
     Args:
         app: The ASGI application to wrap.
         logger: A structlog-style logger (anything with ``info``/``error``…
-            methods taking an event and keyword fields).  Default:
+            methods taking an event and keyword fields), or a stdlib
+            :class:`logging.Logger`, which is wrapped in structlog's
+            ``structlog.stdlib.BoundLogger`` so the configured processors
+            render the fields.  A logger that raises is reported on the
+            stdlib logger ``asgi_kit.logging``; the request goes on.  Default:
             ``structlog.get_logger("asgi_kit.access")``, which follows the
             structlog configuration in force when the event is emitted and,
             when structlog is routed to the standard library, logs to the
@@ -379,7 +431,12 @@ class AccessLogMiddleware:
         self.app = asgi3(app)
         self._levels, self._exception_level = _level_table(levels)
         self._is_enabled_for: Callable[[int], bool] | None = None
-        if logger is not None:
+        if isinstance(logger, _stdlib_logging.Logger):
+            # A plain stdlib logger takes no keyword fields: put structlog's
+            # stdlib BoundLogger (with the configured processors) in front.
+            self._is_enabled_for = logger.isEnabledFor
+            logger = structlog.wrap_logger(logger, wrapper_class=structlog.stdlib.BoundLogger)
+        elif logger is not None:
             _check_logger(logger, {*self._levels, self._exception_level})
             # structlog's filtering and stdlib loggers can say up front whether
             # a level is dropped.  Looked up statically, like _check_logger.
@@ -413,11 +470,16 @@ class AccessLogMiddleware:
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = perf_counter()
+        # The span around this middleware (TracingMiddleware sits outside it):
+        # read now, since at the final send the app's own spans may be current.
+        span = get_current_span()
         status: int | None = None
         request_bytes = 0
         response_bytes = 0
         complete = False
         disconnected = False
+        finished = 0.0  # when the response completed (0: not yet)
+        logged = False
 
         async def counting_receive() -> Message:
             nonlocal request_bytes, disconnected
@@ -428,8 +490,13 @@ class AccessLogMiddleware:
                 disconnected = True
             return message
 
+        def log(gone: bool, exc: BaseException | None = None) -> None:
+            self._log_http(
+                scope, start, status, request_bytes, response_bytes, gone, exc, finished, span
+            )
+
         async def counting_send(message: Message) -> None:
-            nonlocal status, response_bytes, complete, disconnected
+            nonlocal status, response_bytes, complete, disconnected, finished, logged
             message_type = message["type"]
             if message_type == "http.response.body":
                 response_bytes += len(message.get("body", b""))
@@ -445,25 +512,39 @@ class AccessLogMiddleware:
                 # ASGI servers raise an OSError subclass when the client is gone.
                 disconnected = True
                 raise
+            if complete and not finished:
+                finished = perf_counter()
+                # Logged now, not after background work the app runs once the
+                # response is out.  A 5xx waits for the app to return instead:
+                # Starlette's ServerErrorMiddleware sends its 500 and then
+                # re-raises, and the event should carry that exception.
+                if status is not None and status < 500:
+                    logged = True
+                    log(False)
 
         try:
             await self.app(scope, counting_receive, counting_send)
         except asyncio.CancelledError:
             # Servers cancel the app when the client goes away mid-response.
-            self._log_http(scope, start, status, request_bytes, response_bytes, True, None)
+            if not logged:
+                log(not finished)
             raise
         except Exception as exc:
+            if logged:
+                raise  # after a complete response: the server logs the error itself
             if disconnected:
                 # The send to a gone client failed: not an application error.
-                self._log_http(scope, start, status, request_bytes, response_bytes, True, None)
+                log(True)
                 raise
             if status is None:
                 status = 500  # what the server answers for an app that raised
-            self._log_http(scope, start, status, request_bytes, response_bytes, False, exc)
+            log(False, exc)
             raise
+        if logged:
+            return
         if status is None and not disconnected:
             status = 500  # returned without responding: the server answers 500
-        self._log_http(scope, start, status, request_bytes, response_bytes, disconnected, None)
+        log(disconnected)
 
     def _fields(
         self,
@@ -472,6 +553,7 @@ class AccessLogMiddleware:
         request_bytes: int,
         response_bytes: int,
         disconnected: bool,
+        span: Span,
     ) -> dict[str, Any]:
         """``head`` (method/path/status/duration first, for readable lines) plus the rest."""
         headers = scope["headers"]
@@ -494,7 +576,7 @@ class AccessLogMiddleware:
         route = route_template(scope)
         if route is not None:
             fields["route"] = route
-        span_context = get_current_span().get_span_context()
+        span_context = span.get_span_context()
         if span_context.is_valid:
             fields["trace_id"] = format(span_context.trace_id, "032x")
             fields["span_id"] = format(span_context.span_id, "016x")
@@ -509,6 +591,8 @@ class AccessLogMiddleware:
         response_bytes: int,
         disconnected: bool,
         exc: BaseException | None,
+        end: float,
+        span: Span,
     ) -> None:
         level = self._level(status, exc)
         if level is None:
@@ -517,12 +601,21 @@ class AccessLogMiddleware:
             "method": scope.get("method"),
             "path": scope["path"],
             "status": status,
-            "duration_ms": round((perf_counter() - start) * 1000.0, 3),
+            "duration_ms": round(((end or perf_counter()) - start) * 1000.0, 3),
         }
-        fields = self._fields(scope, head, request_bytes, response_bytes, disconnected)
+        fields = self._fields(scope, head, request_bytes, response_bytes, disconnected, span)
         if exc is not None:
             fields["exc_info"] = exc
-        getattr(self.logger, level)(self.event, **fields)
+        self._emit(level, self.event, fields)
+
+    def _emit(self, level: str, event: str, fields: dict[str, Any]) -> None:
+        """Log the event; a failing logger never fails the request it describes."""
+        try:
+            getattr(self.logger, level)(event, **fields)
+        except Exception:
+            _internal_log.exception(
+                "AccessLogMiddleware: the logger raised; event %r dropped", event
+            )
 
     def _level(self, status: int | None, exc: BaseException | None) -> str | None:
         """The level method to call, or None when the logger would drop the event."""
@@ -536,6 +629,7 @@ class AccessLogMiddleware:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = perf_counter()
+        span = get_current_span()
         status: int | None = None
         close_code: int | None = None
         bytes_in = 0
@@ -595,7 +689,7 @@ class AccessLogMiddleware:
                     "close_code": close_code,
                     "duration_ms": round((perf_counter() - start) * 1000.0, 3),
                 }
-                fields = self._fields(scope, head, bytes_in, bytes_out, disconnected)
+                fields = self._fields(scope, head, bytes_in, bytes_out, disconnected, span)
                 if exc is not None:
                     fields["exc_info"] = exc
-                getattr(self.logger, level)(self.websocket_event, **fields)
+                self._emit(level, self.websocket_event, fields)

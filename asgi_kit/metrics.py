@@ -16,8 +16,10 @@ Example::
 from __future__ import annotations
 
 import asyncio
+import atexit
 import gzip
 import logging
+import multiprocessing.util
 import os
 import threading
 import weakref
@@ -29,7 +31,7 @@ from urllib.parse import parse_qs
 from opentelemetry.trace import get_current_span
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from ._http import (
     PathMatcher,
@@ -88,6 +90,54 @@ _Children = tuple[Histogram, Histogram, Histogram]
 
 def _multiprocess_enabled() -> bool:
     return bool(os.environ.get(_MULTIPROC_ENV))
+
+
+_exit_hook_registered = False
+
+
+def _mark_this_process_dead() -> None:
+    try:
+        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
+    except Exception:  # pragma: no cover - best effort at interpreter exit
+        pass
+
+
+def _remove_live_gauges_at_exit() -> None:
+    """Drop this worker's ``livesum`` gauge files when it exits.
+
+    Otherwise a worker that exited (a restart, a scale-down) keeps adding its
+    last ``http_server_active_requests`` value to every scrape.  The lifespan
+    shutdown does it too (see :func:`_forget_worker_on_shutdown`).  The pid is
+    read at exit, so workers forked after import (``--preload``) clean up
+    their own files.  A worker killed outright leaves its files; a process
+    manager hook (``child_exit`` in gunicorn) still has to handle that.
+    Removing already-removed files is harmless, so running twice is too.
+    """
+    global _exit_hook_registered
+    with _SHARED_LOCK:
+        if _exit_hook_registered:
+            return
+        _exit_hook_registered = True
+    # A plain interpreter exit (gunicorn's forked workers, a single process).
+    atexit.register(_mark_this_process_dead)
+    # multiprocessing children (uvicorn's and hypercorn's workers) end with
+    # os._exit() and skip atexit; they run multiprocessing's finalizers.
+    multiprocessing.util.Finalize(None, _mark_this_process_dead, exitpriority=0)
+
+
+def _forget_worker_on_shutdown(send: Send) -> Send:
+    """``send`` that drops this worker's live gauges once the app shut down.
+
+    Uvicorn's workers end by re-raising the SIGTERM they received, which skips
+    every exit hook; the lifespan shutdown is the last moment code runs.
+    """
+
+    async def watching_send(message: Message) -> None:
+        await send(message)
+        if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
+            _mark_this_process_dead()
+
+    return watching_send
 
 
 def _check_buckets(value: Iterable[float], option: str) -> tuple[float, ...]:
@@ -330,7 +380,10 @@ class MetricsMiddleware:
         self._resolver = route_resolver
         self._unmatched = unmatched_route
         self._max_routes = max_routes
-        self._exemplars = bool(exemplars) and not _multiprocess_enabled()
+        multiprocess = self._multiprocess = _multiprocess_enabled()
+        if multiprocess:
+            _remove_live_gauges_at_exit()
+        self._exemplars = bool(exemplars) and not multiprocess
         self._metrics_path = metrics_path
         self._endpoint: ASGIApp | None = None if metrics_path is None else metrics_app(registry)
         self._warned_overflow = False
@@ -355,6 +408,8 @@ class MetricsMiddleware:
                 await self.app(scope, receive, send)
                 return
             await self._websocket(scope, receive, send)
+        elif scope_type == "lifespan" and self._multiprocess:
+            await self.app(scope, receive, _forget_worker_on_shutdown(send))
         else:
             await self.app(scope, receive, send)
 

@@ -1,9 +1,10 @@
 """ProxyHeadersMiddleware: the real client address and scheme behind trusted proxies.
 
 Only when the direct peer is a trusted proxy are the forwarding headers read,
-and only one family of them: RFC 7239 ``Forwarded`` *or* ``X-Forwarded-*``
-(``mode``).  Honouring both would let a client smuggle values through the
-family the proxy does not overwrite.
+and only one family of them per request: RFC 7239 ``Forwarded`` *or*
+``X-Forwarded-*`` (``mode``; by default ``X-Forwarded-*`` when the request
+carries any, else ``Forwarded``).  Combining both would let a client smuggle
+values through the family the proxy does not overwrite.
 
 Every address is validated with :mod:`ipaddress`; garbage, ``unknown``,
 obfuscated identifiers (``_hidden``) and over-long chains leave
@@ -27,9 +28,9 @@ __all__ = ["ProxyHeadersMiddleware", "parse_forwarded", "parse_node"]
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-Mode = Literal["x-forwarded", "forwarded"]
+Mode = Literal["auto", "x-forwarded", "forwarded"]
 
-_MODES = ("x-forwarded", "forwarded")
+_MODES = ("auto", "x-forwarded", "forwarded")
 _SCHEMES = {"http": "http", "https": "https", "ws": "http", "wss": "https"}
 _WS_SCHEMES = {"http": "ws", "https": "wss"}
 # No valid node (bracketed IPv6 with a zone id and a port) comes close to this.
@@ -273,8 +274,14 @@ class ProxyHeadersMiddleware:
             forwarding chain are skipped as proxies.
         mode: ``"x-forwarded"`` reads ``X-Forwarded-For`` and
             ``X-Forwarded-Proto`` (and ``X-Forwarded-Host``); ``"forwarded"``
-            reads RFC 7239 ``Forwarded`` (``for``, ``proto``, ``host``).
-            The other family is ignored, never used as a fallback.
+            reads RFC 7239 ``Forwarded`` (``for``, ``proto``, ``host``); the
+            other family is then ignored, never used as a fallback.
+            ``"auto"`` (the default) reads the ``X-Forwarded-*`` family when
+            the request carries any ``X-Forwarded-For``/``-Proto``/``-Host``
+            header, else ``Forwarded``; the two are never combined.  Behind a
+            proxy that sets ``X-Forwarded-For`` on every request, a
+            client-sent ``Forwarded`` is therefore never read.  Behind a
+            proxy that writes only ``Forwarded``, choose ``"forwarded"``.
         forwarded_host: Also rewrite the request's ``host`` header from
             ``X-Forwarded-Host`` / ``Forwarded: host=`` (validated).
         max_hops: How many hops of a chain are examined, from the right.
@@ -294,7 +301,7 @@ class ProxyHeadersMiddleware:
         app: AnyASGIApp,
         trusted_hosts: str | Iterable[str] = ("127.0.0.1",),
         *,
-        mode: Mode = "x-forwarded",
+        mode: Mode = "auto",
         forwarded_host: bool = False,
         max_hops: int = 32,
     ) -> None:
@@ -356,10 +363,11 @@ class ProxyHeadersMiddleware:
         if (scope_type != "http" and scope_type != "websocket") or not self._peer_is_trusted(scope):
             await self.app(scope, receive, send)
             return
-        if self.mode == "x-forwarded":
-            client, proto, host = self._from_x_forwarded(scope["headers"])
-        else:
+        mode = self.mode
+        if mode == "forwarded":
             client, proto, host = self._from_forwarded(scope["headers"])
+        else:
+            client, proto, host = self._from_x_forwarded(scope["headers"], mode == "auto")
         scheme = None
         if proto is not None:
             scheme = _SCHEMES.get(proto) or _SCHEMES.get(proto.strip().lower())
@@ -380,7 +388,7 @@ class ProxyHeadersMiddleware:
         await self.app(scope, receive, send)
 
     def _from_x_forwarded(
-        self, headers: Iterable[tuple[bytes, bytes]]
+        self, headers: Iterable[tuple[bytes, bytes]], auto: bool = False
     ) -> tuple[tuple[str, int] | None, str | None, str | None]:
         xff: list[bytes] = []
         proto: bytes | None = None
@@ -397,6 +405,10 @@ class ProxyHeadersMiddleware:
                 proto = value  # the last header, set by the nearest proxy
             elif key == _XFH:
                 host = value
+        if auto and not xff and proto is None and host is None:
+            # "auto": no X-Forwarded-* header at all, so Forwarded is the only family
+            # (a second scan only on this path: behind a proxy, XFF is normally there).
+            return self._from_forwarded(headers)
         client = None
         if xff:
             text = (xff[0] if len(xff) == 1 else b",".join(xff)).decode("latin-1")

@@ -579,3 +579,100 @@ async def test_filtered_levels_are_skipped_before_building_fields() -> None:
         error = info
 
     await call_http(AccessLogMiddleware(body_app(), logger=Refusing()))
+
+
+async def test_event_is_emitted_when_the_response_completes_not_after_background_work() -> None:
+    events_before_background: list[int] = []
+
+    async def with_background(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 201, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+        # Background work after the response (Starlette's BackgroundTasks run here).
+        events_before_background.append(len(logs))
+        await asyncio.sleep(0.2)
+
+    with capture_logs() as logs:
+        await call_http(AccessLogMiddleware(with_background))
+    assert events_before_background == [1]
+    [event] = logs
+    assert event["status"] == 201 and event["response_bytes"] == 4
+    assert event["duration_ms"] < 200  # the background sleep is not counted
+
+
+async def test_error_in_background_work_after_the_response_is_reraised_once_logged() -> None:
+    async def failing_later(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+        raise RuntimeError("background task failed")
+
+    with capture_logs() as logs, pytest.raises(RuntimeError, match="background"):
+        await call_http(AccessLogMiddleware(failing_later))
+    [event] = logs  # the response the client got; the server logs the error itself
+    assert event["status"] == 200 and event["log_level"] == "info"
+    assert "exc_info" not in event
+
+
+async def test_starlette_500_then_reraise_is_logged_with_the_exception() -> None:
+    # ServerErrorMiddleware (outermost in every Starlette app) sends its 500,
+    # then re-raises: the access event must still carry the exception.
+    api = FastAPI()
+
+    @api.get("/boom")
+    async def boom() -> None:
+        raise RuntimeError("view failed")
+
+    with capture_logs() as logs, pytest.raises(RuntimeError, match="view failed"):
+        await call_http(AccessLogMiddleware(api), path="/boom")
+    [event] = logs
+    assert event["status"] == 500 and event["log_level"] == "error"
+    assert isinstance(event["exc_info"], RuntimeError)
+
+
+async def test_ids_are_those_of_the_span_around_the_middleware_not_the_apps_own() -> None:
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from asgi_kit import TracingMiddleware
+
+    provider = TracerProvider()
+    exporter = InMemorySpanExporter()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    tracer = provider.get_tracer("app")
+
+    async def app_with_own_span(scope: Scope, receive: Receive, send: Send) -> None:
+        with tracer.start_as_current_span("render"):  # e.g. a framework's own span
+            await body_app()(scope, receive, send)
+
+    app = TracingMiddleware(AccessLogMiddleware(app_with_own_span), tracer_provider=provider)
+    with capture_logs() as logs:
+        await call_http(app)
+    [server] = [s for s in exporter.get_finished_spans() if s.name == "GET"]
+    assert logs[0]["trace_id"] == f"{server.context.trace_id:032x}"
+    assert logs[0]["span_id"] == f"{server.context.span_id:016x}"
+
+
+async def test_a_stdlib_logger_is_accepted(caplog: pytest.LogCaptureFixture) -> None:
+    stdlib = logging.getLogger("tests.access.stdlib")
+    with caplog.at_level(logging.INFO, logger="tests.access.stdlib"):
+        response = await call_http(AccessLogMiddleware(body_app(), logger=stdlib))
+    assert response.status == 200
+    [record] = [r for r in caplog.records if r.name == "tests.access.stdlib"]
+    assert record.levelno == logging.INFO
+    assert "request" in record.getMessage() and "status=200" in record.getMessage()
+    with caplog.at_level(logging.ERROR, logger="tests.access.stdlib"):
+        caplog.clear()
+        await call_http(AccessLogMiddleware(body_app(), logger=stdlib))
+    assert not [r for r in caplog.records if r.name == "tests.access.stdlib"]
+
+
+async def test_a_failing_logger_never_fails_the_request(caplog: pytest.LogCaptureFixture) -> None:
+    class Broken:
+        def info(self, event: str, **fields: Any) -> None:
+            raise RuntimeError("log sink down")
+
+        error = info
+
+    with caplog.at_level(logging.ERROR, logger="asgi_kit.logging"):
+        response = await call_http(AccessLogMiddleware(body_app(), logger=Broken()))
+    assert response.status == 200 and response.body == b"hello"
+    assert "log sink down" in caplog.text

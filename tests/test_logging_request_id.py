@@ -396,3 +396,29 @@ def test_generator_output_checked_at_start_up() -> None:
         RequestIDMiddleware(recording_app, generator=lambda: "has space")
     with pytest.raises(ValueError, match="generator"):
         RequestIDMiddleware(recording_app, generator=lambda: "")
+
+
+async def test_keys_the_app_binds_do_not_outlive_the_request() -> None:
+    # "Restores the previous contextvars": not only request_id, every structlog key.
+    structlog.contextvars.bind_contextvars(user="outer")
+
+    async def binding_app(scope: Scope, receive: Receive, send: Send) -> None:
+        structlog.contextvars.bind_contextvars(user="alice", tenant="t1")
+        structlog.contextvars.unbind_contextvars("user")
+        structlog.contextvars.bind_contextvars(user="bob")
+        await recording_app(scope, receive, send)
+
+    middleware = RequestIDMiddleware(binding_app)
+    await call_http(middleware)
+    assert structlog.contextvars.get_contextvars() == {"user": "outer"}
+    structlog.contextvars.clear_contextvars()
+
+    async def failing(scope: Scope, receive: Receive, send: Send) -> None:
+        structlog.contextvars.bind_contextvars(tenant="t2")
+        raise ValueError("boom")
+
+    with pytest.raises(ValueError):
+        await call_http(RequestIDMiddleware(failing))
+    assert structlog.contextvars.get_contextvars() == {}
+    await call_http(middleware)
+    assert structlog.contextvars.get_contextvars() == {}

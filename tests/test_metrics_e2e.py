@@ -86,6 +86,34 @@ def test_multiprocess_uvicorn_two_workers_one_scrape_shows_the_total(tmp_path: P
                 labels = {"method": "GET", "route": "/items/{item_id}", "status_code": "200"}
                 assert _value(text, COUNT, **labels) == sent
                 assert _value(text, "http_server_active_requests", method="GET") == 0
-        assert any(tmp_path.glob("*.db"))
+        assert len(list(tmp_path.glob("histogram_*.db"))) == 2
+        assert len(list(tmp_path.glob("gauge_livesum_*.db"))) == 2
     finally:
         server.stop()
+    # Workers that exit remove their live gauges (they would be summed as live
+    # forever); their histograms stay, so the totals survive a restart.
+    assert not list(tmp_path.glob("gauge_livesum_*.db"))
+    assert len(list(tmp_path.glob("histogram_*.db"))) == 2
+
+
+def test_exemplars_link_to_the_real_tracing_span_under_real_servers(
+    live_server: LiveServerFactory,
+) -> None:
+    server = live_server("tests.apps.metrics_traced_app:app")
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        trace_ids = {client.get(f"/items/{i}").json()["trace_id"] for i in range(2)}
+        assert len(trace_ids) == 2 and "0" * 32 not in trace_ids
+        response = client.get("/metrics", headers={"accept": "application/openmetrics-text"})
+        assert response.headers["content-type"].startswith("application/openmetrics-text")
+        plain = client.get("/metrics").text
+    exemplars = {
+        sample.exemplar.labels["trace_id"]
+        for family in openmetrics_families(response.text)
+        if family.name == "http_server_request_duration_seconds"
+        for sample in family.samples
+        if sample.exemplar is not None and sample.labels.get("route") == "/items/{item_id}"
+    }
+    # Both requests may land in one bucket, which keeps the latest exemplar.
+    assert exemplars and exemplars <= trace_ids
+    assert "trace_id" not in plain  # the classic format has no exemplars
+    assert _value(plain, COUNT, route="/items/{item_id}", status_code="200") == 2

@@ -360,8 +360,39 @@ async def test_families_are_mutually_exclusive() -> None:
     # No silent fallback: a mode's missing header does not open the other family.
     result = await run({"x-forwarded-for": "198.51.100.2"}, mode="forwarded")
     assert result["client"] == ("127.0.0.1", 50000)
-    result = await run({"forwarded": "for=198.51.100.1"})
+    result = await run({"forwarded": "for=198.51.100.1"}, mode="x-forwarded")
     assert result["client"] == ("127.0.0.1", 50000)
+
+
+async def test_default_mode_reads_forwarded_when_no_x_forwarded_header() -> None:
+    result = await run({"forwarded": "for=198.51.100.1;proto=https"})
+    assert result["client"] == ("198.51.100.1", 0)
+    assert result["scheme"] == "https"
+    scope = websocket_scope(headers=[(b"Forwarded", b'for="[2001:db8::7]:99";proto=https')])
+    seen.clear()
+    async with websocket(ProxyHeadersMiddleware(app), scope) as ws:
+        await ws.send_input({"type": "websocket.connect"})
+        await ws.receive_output(2)
+    assert seen["client"] == ("2001:db8::7", 99) and seen["scheme"] == "wss"
+    # Untrusted peer: nothing is read, whatever the family.
+    result = await run({"forwarded": "for=198.51.100.1"}, client=("203.0.113.9", 1))
+    assert result["client"] == ("203.0.113.9", 1)
+
+
+@pytest.mark.parametrize(
+    "x_header",
+    [
+        ("x-forwarded-for", "198.51.100.2"),
+        ("x-forwarded-proto", "http"),
+        ("X-Forwarded-Host", "shop.example"),
+    ],
+)
+async def test_default_mode_never_combines_the_families(x_header: tuple[str, str]) -> None:
+    # A proxy that sets any X-Forwarded-* header makes a client's Forwarded worthless.
+    headers = {"forwarded": "for=6.6.6.6;proto=https", x_header[0]: x_header[1]}
+    result = await run(headers)
+    assert result["client"] != ("6.6.6.6", 0)
+    assert result["scheme"] != "https"
 
 
 # --------------------------------------------------------------------------- scope hygiene
@@ -457,7 +488,7 @@ header_value = st.one_of(
     forwarded=header_value,
     proto=st.one_of(st.sampled_from(["http", "https", "ws", "wss", "HTTPS"]), st.text(max_size=10)),
     host=header_value,
-    mode=st.sampled_from(["x-forwarded", "forwarded"]),
+    mode=st.sampled_from(["auto", "x-forwarded", "forwarded"]),
     trusted=st.sampled_from([("127.0.0.1",), ("127.0.0.1", "10.0.0.0/8", "::/0"), ("*",)]),
 )
 async def test_hostile_headers_never_crash(
