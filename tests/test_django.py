@@ -602,6 +602,27 @@ async def test_route_middleware_publishes_route_for_wrapping_asgi_middleware() -
         assert sync_result.status == 200
 
 
+async def test_route_middleware_gives_views_request_asgi_scope_when_wrapping() -> None:
+    """A view written for the adapters (request.asgi_scope["session"]) works wrapped too."""
+    from django.core.asgi import get_asgi_application
+
+    async def info(middleware: list[str]) -> Any:
+        with override_settings(MIDDLEWARE=middleware):
+            # Django builds its middleware chain when the application is made.
+            app = mw.ContextBinderMiddleware(get_asgi_application())
+            result = await call_http(app, "GET", "/info")
+        assert result.status == 200
+        return json.loads(result.body)
+
+    wrapped = await info(["asgi_kit.contrib.django.RouteMiddleware"])
+    assert wrapped["session"] == {"user": "alice"}
+    assert wrapped["state"]["request_id"] == "rid-1"
+    assert (await info([]))["session"] is None  # nothing sets request.asgi_scope
+    # An adapter's own scope is kept: it is the one its middleware passed on.
+    inner = await info([P + "AddHeader", "asgi_kit.contrib.django.RouteMiddleware"])
+    assert inner["session"] == {"user": "alice"}
+
+
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize("kind", KINDS)
 async def test_body_kept_by_the_middleware_leaves_the_view_an_empty_body(kind: str) -> None:
