@@ -720,6 +720,9 @@ async def test_client_disconnect_under_asgi_cancels_middleware_and_view() -> Non
     assert sent == []
 
 
+# Forking a threaded process is the case under test (a pre-fork server after
+# the first request); Python 3.12+ warns about it.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_background_loop_is_replaced_after_fork() -> None:
     import os
 
