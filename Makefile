@@ -46,7 +46,7 @@ endif
 ## make docs: build the documentation site (offline, --strict) into site/
 docs: $(BIN)/python
 	$(PIP) install --quiet -e '.[docs]'
-	$(BIN)/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir site
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis dist build site

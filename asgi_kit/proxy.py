@@ -260,6 +260,17 @@ class _Trust:
             return self.all
 
 
+def _host_text(ip: IPAddress) -> str:
+    """``str(ip)``, with IPv4-mapped IPv6 in RFC 5952's mixed form on every Python.
+
+    Python 3.13 writes ``::ffff:192.0.2.1``; earlier versions ``::ffff:c000:201``.
+    """
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        scope_id = f"%{ip.scope_id}" if ip.scope_id else ""
+        return f"::ffff:{ip.ipv4_mapped}{scope_id}"
+    return str(ip)
+
+
 class ProxyHeadersMiddleware:
     """Set ``scope["client"]`` and ``scope["scheme"]`` from trusted proxies' headers.
 
@@ -322,7 +333,7 @@ class ProxyHeadersMiddleware:
         if parsed is None:
             return None
         ip, port = parsed
-        return (str(ip), port), self._trust.address_trusted(ip)
+        return (_host_text(ip), port), self._trust.address_trusted(ip)
 
     def _peer_is_trusted(self, scope: Scope) -> bool:
         client = scope.get("client")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import zlib
 from typing import Any
 
 import brotli
@@ -86,7 +85,7 @@ async def test_bomb_answered_413_without_inflating() -> None:
     mw = CompressionMiddleware(
         echo_app(seen), decompress_requests=True, max_decompressed_size=1024 * 1024
     )
-    bomb = zlib.compress(b"\0" * (64 * 1024 * 1024), 9, wbits=31)  # 64 MiB -> ~64 KB
+    bomb = gzip.compress(b"\0" * (64 * 1024 * 1024), 9)  # 64 MiB -> ~64 KB
     response = await call_http(mw, "POST", headers={"content-encoding": "gzip"}, body=bomb)
     assert response.status == 413
     assert response.body == b"Request body too large"

@@ -19,6 +19,7 @@ import threading
 import types
 from typing import Any
 
+import django
 import pytest
 from asgiref.sync import iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
@@ -602,6 +603,27 @@ async def test_route_middleware_publishes_route_for_wrapping_asgi_middleware() -
         assert sync_result.status == 200
 
 
+async def test_route_middleware_gives_views_request_asgi_scope_when_wrapping() -> None:
+    """A view written for the adapters (request.asgi_scope["session"]) works wrapped too."""
+    from django.core.asgi import get_asgi_application
+
+    async def info(middleware: list[str]) -> Any:
+        with override_settings(MIDDLEWARE=middleware):
+            # Django builds its middleware chain when the application is made.
+            app = mw.ContextBinderMiddleware(get_asgi_application())
+            result = await call_http(app, "GET", "/info")
+        assert result.status == 200
+        return json.loads(result.body)
+
+    wrapped = await info(["asgi_kit.contrib.django.RouteMiddleware"])
+    assert wrapped["session"] == {"user": "alice"}
+    assert wrapped["state"]["request_id"] == "rid-1"
+    assert (await info([]))["session"] is None  # nothing sets request.asgi_scope
+    # An adapter's own scope is kept: it is the one its middleware passed on.
+    inner = await info([P + "AddHeader", "asgi_kit.contrib.django.RouteMiddleware"])
+    assert inner["session"] == {"user": "alice"}
+
+
 @pytest.mark.timeout(20)
 @pytest.mark.parametrize("kind", KINDS)
 async def test_body_kept_by_the_middleware_leaves_the_view_an_empty_body(kind: str) -> None:
@@ -673,6 +695,9 @@ async def test_concurrent_requests_do_not_mix(kind: str) -> None:
             assert "asgi_kit.django.exchange" not in scope
 
 
+@pytest.mark.skipif(
+    django.VERSION < (5, 0), reason="Django's ASGI handler watches for disconnects since 5.0"
+)
 async def test_client_disconnect_under_asgi_cancels_middleware_and_view() -> None:
     from django.core.asgi import get_asgi_application
 
@@ -699,6 +724,9 @@ async def test_client_disconnect_under_asgi_cancels_middleware_and_view() -> Non
     assert sent == []
 
 
+# Forking a threaded process is the case under test (a pre-fork server after
+# the first request); Python 3.12+ warns about it.
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
 def test_background_loop_is_replaced_after_fork() -> None:
     import os
 

@@ -7,6 +7,7 @@ import importlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -67,16 +68,25 @@ def _all_middleware_available() -> bool:
 
 @pytest.mark.e2e
 @pytest.mark.skipif(not _all_middleware_available(), reason="not every asgi_kit module exists yet")
-def test_example_project_serves_the_full_stack(live_server: LiveServerFactory) -> None:
-    server = live_server(
-        "django_project.asgi:application",
-        env={"DJANGO_SETTINGS_MODULE": "django_project.settings"},
-    )
+@pytest.mark.parametrize(
+    ("target", "settings_module"),
+    [
+        ("django_project.asgi:application", "django_project.settings"),
+        ("django_project.asgi_wrapped:application", "django_project.settings_wrapped"),
+    ],
+    ids=["middleware-setting", "wrapped"],
+)
+def test_example_project_serves_the_full_stack(
+    live_server: LiveServerFactory, target: str, settings_module: str
+) -> None:
+    """Both ways of the example serve every route the same, as a user tries them."""
+    server = live_server(target, env={"DJANGO_SETTINGS_MODULE": settings_module})
     with httpx.Client(base_url=server.url, timeout=10) as client:
-        item = client.get("/items/5")
+        item = client.get("/items/5", headers={"x-request-id": "given-id-1"})
         assert item.status_code == 200
         assert item.json() == {"id": 5}
-        assert item.headers.get("x-request-id")
+        assert item.headers["x-request-id"] == "given-id-1"
+        assert client.get("/items/6").headers.get("x-request-id")
 
         index = client.get("/", headers={"accept-encoding": "gzip"})
         assert index.headers.get("content-encoding") == "gzip"
@@ -99,8 +109,31 @@ def test_example_project_serves_the_full_stack(live_server: LiveServerFactory) -
         assert statuses[:5] == [200] * 5
         assert statuses[5] == 429
 
+        arrivals: list[float] = []
+        body = b""
+        started = time.monotonic()
+        with client.stream(
+            "GET", "/events?interval=0.15", headers={"accept-encoding": "gzip"}
+        ) as events:
+            assert events.headers["content-encoding"] == "gzip"
+            for chunk in events.iter_bytes():
+                arrivals.append(time.monotonic() - started)
+                body += chunk
+        assert body == b"".join(b"data: tick %d\n\n" % i for i in range(5))
+        # Four 150 ms pauses: the first event must arrive well before the last.
+        assert len(arrivals) >= 2
+        assert arrivals[-1] - arrivals[0] > 0.3
+
+        # A request is counted when the app returns, which under Django's ASGI
+        # handler can be a moment after the client read the last byte.
+        deadline = time.monotonic() + 5
         metrics = client.get("/metrics").text
+        while 'route="/events"' not in metrics and time.monotonic() < deadline:
+            time.sleep(0.05)
+            metrics = client.get("/metrics").text
+        assert 'route="/events"' in metrics
         assert 'route="/items/<int:pk>"' in metrics
+        assert "/items/5" not in metrics
 
 
 WSGI_SCRIPT = """
@@ -122,8 +155,9 @@ assert preflight.get("Access-Control-Allow-Origin") == "http://localhost:3000"
 assert [c.get("/counter").json()["count"] for _ in range(2)] == [1, 2]
 assert [c.get("/limited").status_code for _ in range(6)][5] == 429
 assert 'route="/items/<int:pk>"' in c.get("/metrics").content.decode()
-events = c.get("/events")
+events = c.get("/events", {"interval": "0"})
 assert events.streaming
+assert b"".join(events.streaming_content).count(b"data: tick") == 5
 print("ok")
 """
 

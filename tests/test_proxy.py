@@ -66,7 +66,7 @@ async def run(
 def test_parse_node_valid(value: str, expected: tuple[str, int]) -> None:
     parsed = parse_node(value)
     assert parsed is not None
-    assert (str(parsed[0]), parsed[1]) == expected
+    assert parsed == (ipaddress.ip_address(expected[0]), expected[1])
 
 
 @pytest.mark.parametrize(
@@ -236,6 +236,14 @@ async def test_ipv6_cidr_and_peer() -> None:
 async def test_ipv4_mapped_peer_matches_ipv4_trust() -> None:
     result = await run({"x-forwarded-for": "198.51.100.4"}, client=("::ffff:127.0.0.1", 1))
     assert result["client"] == ("198.51.100.4", 0)
+
+
+async def test_ipv4_mapped_client_reads_the_same_on_every_python() -> None:
+    # Python 3.13 changed str() of IPv4-mapped addresses; scope["client"] must not.
+    result = await run({"x-forwarded-for": "::ffff:198.51.100.4"})
+    assert result["client"] == ("::ffff:198.51.100.4", 0)
+    result = await run({"forwarded": 'for="[::FFFF:c633:6404]:8080"'}, mode="forwarded")
+    assert result["client"] == ("::ffff:198.51.100.4", 8080)
 
 
 async def test_unix_socket_peers() -> None:

@@ -637,6 +637,11 @@ class AsyncExchange(Exchange):
                 await task
         except BaseException:
             self.abort()
+            if not task.done():
+                # Client gone (Django cancels us): let the middleware and the
+                # view unwind before Django finishes the request, as a server
+                # waits for its app.
+                await asyncio.wait((task,))
             raise
         response = self.build_response(start, body, more, self.streaming(body) if more else None)
         if more:

@@ -184,9 +184,12 @@ class RouteMiddleware:
     list it first in ``MIDDLEWARE`` and, after the view ran, it stores
     ``request.resolver_match.route`` (as ``"/items/<int:pk>"``) under
     ``scope["asgi_kit.route"]`` of the scope Django's ASGI handler received,
-    where asgi_kit's tracing and metrics middleware read it.  Under the WSGI
-    handler there is no ASGI scope and it does nothing.  The adapters in this
-    module set the route for the middleware they run themselves.
+    where asgi_kit's tracing and metrics middleware read it.  It also sets
+    ``request.asgi_scope`` to that scope (unless an adapter already did), so a
+    view reaches ``request.asgi_scope["session"]`` the same way as with the
+    adapters.  Under the WSGI handler there is no ASGI scope and it does
+    nothing.  The adapters in this module set the route for the middleware
+    they run themselves.
     """
 
     sync_capable: ClassVar[bool] = True
@@ -201,16 +204,26 @@ class RouteMiddleware:
     def __call__(self, request: Any) -> Any:
         if self.is_async:
             return self._acall(request)
-        scope = request.__dict__.get("scope")
+        scope = _server_scope(request)
         response = self.get_response(request)
         _publish_route(request, scope)
         return response
 
     async def _acall(self, request: Any) -> Any:
-        scope = request.__dict__.get("scope")
+        scope = _server_scope(request)
         response = await self.get_response(request)
         _publish_route(request, scope)
         return response
+
+
+def _server_scope(request: Any) -> Any:
+    """The scope Django's ASGI handler received (None under WSGI), as ``request.asgi_scope``."""
+    scope = request.__dict__.get("scope")
+    if isinstance(scope, dict) and "asgi_scope" not in request.__dict__:
+        # Views written for the adapters read request.asgi_scope: keep that
+        # working when the middleware wraps Django instead.
+        request.asgi_scope = scope
+    return scope
 
 
 def _publish_route(request: Any, scope: Any) -> None:

@@ -18,6 +18,7 @@ ROOT_URLCONF = "django_project.urls"
 INSTALLED_APPS: list[str] = []
 DATABASES: dict[str, object] = {}
 USE_TZ = True
+TIME_ZONE = "UTC"  # Django sets the process time zone: keep log times in UTC
 WSGI_APPLICATION = "django_project.wsgi.application"
 
 # Top of the list = outermost, in the order docs/stack.md recommends: proxy
