@@ -422,7 +422,11 @@ class PathMatcher:
     def __init__(self, patterns: Iterable[str], option: str = "paths") -> None:
         if isinstance(patterns, str):
             raise TypeError(f"{option} must be a list of paths, not a single string")
-        self.patterns: tuple[str, ...] = tuple(patterns)
+        try:
+            self.patterns: tuple[str, ...] = tuple(patterns)
+        except TypeError:
+            kind = type(patterns).__name__
+            raise TypeError(f"{option} must be a list of paths, got {kind}") from None
         exact: set[str] = set()
         prefixes: list[str] = []
         globs: list[str] = []

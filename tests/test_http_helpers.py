@@ -261,6 +261,11 @@ def test_path_matcher_rejects_a_single_string() -> None:
         PathMatcher("/health", "exclude_paths")
 
 
+def test_path_matcher_names_the_option_for_non_iterables() -> None:
+    with pytest.raises(TypeError, match="excluded_paths must be a list of paths, got int"):
+        PathMatcher(5, "excluded_paths")  # type: ignore[arg-type]
+
+
 @given(st.text(max_size=300))
 def test_path_matcher_never_raises(path: str) -> None:
     PathMatcher(["/a", "/b/*", "/c/*.x"])(path)
