@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,18 @@ def redis_url(_redis_server_url: str) -> str:
     """URL of a real, empty Redis database (``REDIS_URL`` overrides)."""
     flushall(_redis_server_url)
     return _redis_server_url
+
+
+@pytest.fixture
+def sync_redis(redis_url: str) -> Iterator[Any]:
+    """A synchronous redis client on the test database, to inspect what was written."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 @pytest.fixture

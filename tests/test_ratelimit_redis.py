@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -34,15 +34,6 @@ async def backend(redis_url: str) -> AsyncIterator[RedisBackend]:
         yield b
     finally:
         await b.close()
-
-
-@pytest.fixture
-def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
-    client = redis.Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 @pytest.mark.parametrize("algorithm", ["gcra", "sliding_window", "fixed_window"])

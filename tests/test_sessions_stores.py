@@ -8,7 +8,6 @@ import logging
 import subprocess
 import sys
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -407,16 +406,6 @@ async def test_default_touch_loads_and_saves() -> None:
 
 
 # ---------------------------------------------------------------- RedisStore
-
-
-@pytest.fixture
-def sync_redis(redis_url: str) -> Iterator[redis.Redis]:
-    """A synchronous client on the test database, to inspect what the store wrote."""
-    client = redis.Redis.from_url(redis_url)
-    try:
-        yield client
-    finally:
-        client.close()
 
 
 def redis_commands(client: redis.Redis) -> dict[str, int]:
