@@ -190,25 +190,33 @@ class MutableHeaders:
         a stack where several middleware vary on something).
         """
         raw = self.raw
-        found = [
-            i
-            for i, (k, _) in enumerate(raw)
-            if len(k) == 4 and (k == b"vary" or k.lower() == b"vary")
-        ]
-        if not found:
+        first = -1
+        found: list[int] | None = None  # indexes of further Vary headers, rarely any
+        for i, (k, _) in enumerate(raw):
+            if len(k) == 4 and (k == b"vary" or k.lower() == b"vary"):
+                if first < 0:
+                    first = i
+                elif found is None:
+                    found = [i]
+                else:
+                    found.append(i)
+        if first < 0:
             raw.append((b"vary", b", ".join(tokens)))
             return
-        joined = raw[found[0]][1] if len(found) == 1 else b", ".join(raw[i][1] for i in found)
-        current = [t.strip() for t in joined.split(b",") if t.strip()]
+        joined = raw[first][1]
+        if found is not None:
+            joined = b", ".join([joined, *[raw[i][1] for i in found]])
+        current = [s for t in joined.split(b",") if (s := t.strip())]
         lowered = {t.lower() for t in current}
         if b"*" in lowered:
             return
         missing = [t for t in tokens if t.lower() not in lowered]
-        if not missing and len(found) == 1:
+        if not missing and found is None:
             return
-        raw[found[0]] = (b"vary", b", ".join(current + missing))
-        for i in reversed(found[1:]):
-            del raw[i]
+        raw[first] = (b"vary", b", ".join(current + missing))
+        if found is not None:
+            for i in reversed(found):
+                del raw[i]
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         return iter(self.raw)
