@@ -317,12 +317,19 @@ def get_cookie(headers: RawHeaders, name: str) -> str | None:
 
     Looks through every ``Cookie`` header (HTTP/2 clients may split them).
     """
+    if not name:
+        return None  # cookies without a name are skipped, as parse_cookies does
     marker = name.encode("latin-1", "replace")
     for key, value in headers:
         if len(key) == 6 and (key == b"cookie" or key.lower() == b"cookie") and marker in value:
-            for cname, cval in _iter_cookie_pairs(value.decode("latin-1")):
-                if cname == name:
-                    return cval
+            # _iter_cookie_pairs inlined: only the matching chunk has its value cleaned.
+            for chunk in value.decode("latin-1").split(";"):
+                cname, eq, val = chunk.partition("=")
+                if eq and cname.strip() == name:
+                    val = val.strip()
+                    if len(val) >= 2 and val[0] == '"' and val[-1] == '"':
+                        val = val[1:-1]
+                    return val
     return None
 
 

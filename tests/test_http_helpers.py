@@ -180,6 +180,23 @@ def test_cookie_parsers_never_raise(raw: bytes) -> None:
     get_cookie([(b"cookie", raw)], "session")
 
 
+@given(
+    st.lists(
+        st.text(alphabet=' =;"abs\t', max_size=12).map(lambda t: t.encode("latin-1")),
+        max_size=3,
+    ),
+    st.sampled_from(["a", "s", "ab", " a", ""]),
+)
+def test_get_cookie_agrees_with_parse_cookies(values: list[bytes], name: str) -> None:
+    headers = [(b"cookie", v) for v in values]
+    expected = None
+    for value in values:
+        if name in (found := parse_cookies(value)):
+            expected = found[name]
+            break
+    assert get_cookie(headers, name) == expected
+
+
 def test_set_cookie_header_all_attributes() -> None:
     value = set_cookie_header(
         "sid",
