@@ -152,7 +152,9 @@ else:  # pragma: no cover - Python 3.10: zlib.compress has no wbits
 
 
 def _brotli_compress(data: bytes, quality: int) -> bytes:
-    return bytes(brotli.compress(data, quality=quality))
+    # What brotli.compress does, minus its Python wrapper's frame and defaults.
+    compressor = brotli.Compressor(quality=quality)
+    return bytes(compressor.process(data) + compressor.finish())
 
 
 class Coding:
