@@ -542,15 +542,23 @@ def _compressed_start(start: Message, coding: Coding) -> tuple[Message, Headers]
     """A copy of ``start`` with headers rewritten for a compressed body."""
     start = dict(start)
     headers: Headers = []
+    has_vary = False
     for key, value in start.get("headers") or ():
         lowered = key.lower()
         if lowered in _DROPPED:
             # Content-Length changes; byte ranges of the compressed body are not served.
             continue
-        if lowered == b"etag" and value[:1] == b'"':
-            value = b"W/" + value  # a strong validator promises identical bytes
+        if len(lowered) == 4:
+            if lowered == b"etag":
+                if value[:1] == b'"':
+                    value = b"W/" + value  # a strong validator promises identical bytes
+            elif lowered == b"vary":
+                has_vary = True
         headers.append((key, value))
-    _add_vary(headers)
+    if has_vary:
+        _add_vary(headers)
+    else:  # the usual case: no second scan of the headers
+        headers.append(_VARY)
     headers.append((b"content-encoding", coding.token))
     start["headers"] = headers
     return start, headers
