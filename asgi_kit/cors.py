@@ -19,6 +19,8 @@ from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Final
 
 from ._http import (
+    _TOKEN_BYTES_RE,
+    _TOKEN_RE,
     MutableHeaders,
     asgi3,
     header_value,
@@ -49,8 +51,6 @@ _ORIGIN_RE = re.compile(
     r"([a-z][a-z0-9+.\-]*)://(\[[0-9a-f:.]+\]|[a-z0-9\-._~%]+)(?::([0-9]{1,5}))?",
     re.ASCII | re.IGNORECASE,
 )
-_TOKEN_RE = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-_STR_TOKEN_RE = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+", re.ASCII)
 # A hostile client may send any number of origins; remember this many decisions.
 _CACHE_SIZE = 1024
 # A real origin is at most ~270 bytes (a 253-byte host); longer values are
@@ -272,7 +272,7 @@ class CORSMiddleware:
             methods = list(ALL_METHODS)
         clean_methods: list[str] = []
         for method in methods:
-            if not _STR_TOKEN_RE.fullmatch(method):
+            if not _TOKEN_RE.fullmatch(method):
                 raise ValueError(f"allow_methods: {method!r} is not a valid HTTP method")
             if method.upper() in _FETCH_NORMALISED_METHODS:
                 method = method.upper()
@@ -502,7 +502,7 @@ class CORSMiddleware:
             name = part.strip(b" \t")
             if not name:
                 continue
-            if name.lower() not in allowed and not (allow_all and _TOKEN_RE.fullmatch(name)):
+            if name.lower() not in allowed and not (allow_all and _TOKEN_BYTES_RE.fullmatch(name)):
                 return None
             names.append(name)  # as requested: names are case-insensitive, echoes exact
         return b", ".join(names)
