@@ -7,6 +7,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from asgi_kit._redis import LoopBoundClient, is_sync_client
 from asgi_kit.ratelimit.rule import Rule
 
 from .base import Backend, BackendError, Outcome
@@ -127,14 +128,6 @@ return out
 SCRIPT_SHA = hashlib.sha1(SCRIPT.encode(), usedforsecurity=False).hexdigest()
 
 
-def _is_sync_client(client: object) -> bool:
-    """Whether ``client`` is redis-py's blocking client (calls return results)."""
-    import redis
-    from redis.cluster import RedisCluster
-
-    return isinstance(client, (redis.Redis, RedisCluster))
-
-
 class RedisBackend(Backend):
     """Rate-limit state in Redis, shared exactly by every worker and host.
 
@@ -177,19 +170,16 @@ class RedisBackend(Backend):
             ) from exc
         self.prefix = prefix
         self.timeout = float(timeout)
-        self._owns_client = isinstance(url_or_client, str)
-        # The event loop the owned client's connections belong to (see _client).
-        self._loop: asyncio.AbstractEventLoop | None = None
         if isinstance(url_or_client, str):
             self._url = url_or_client
-            self.client: Any = self._new_client()
-        elif _is_sync_client(url_or_client):
+            self._redis = LoopBoundClient(self._new_client(), self._new_client)
+        elif is_sync_client(url_or_client):
             raise TypeError(
                 "url_or_client is a synchronous redis client, which would block the event "
                 "loop: pass a redis.asyncio.Redis (or RedisCluster) client or a redis:// URL"
             )
         elif callable(getattr(url_or_client, "evalsha", None)):
-            self.client = url_or_client
+            self._redis = LoopBoundClient(url_or_client, None)
         else:
             raise TypeError(
                 "url_or_client must be a redis:// URL or a redis.asyncio client, "
@@ -206,23 +196,10 @@ class RedisBackend(Backend):
             self._url, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
         )
 
-    def _client(self) -> Any:
-        """The client, with a fresh connection pool if the event loop changed.
-
-        Pooled connections belong to the loop that opened them; used from
-        another loop they fail.  A server runs one loop per process, but test
-        clients (Starlette's ``TestClient``, one ``asyncio.run`` per test)
-        start a new loop per request or test, so a client this backend
-        created from a URL is re-created for each new loop.  A client you
-        pass in is used as is.
-        """
-        if self._owns_client:
-            loop = asyncio.get_running_loop()
-            if loop is not self._loop:
-                if self._loop is not None:
-                    self.client = self._new_client()
-                self._loop = loop
-        return self.client
+    @property
+    def client(self) -> Any:
+        """The ``redis.asyncio`` client in use (re-created per event loop when built from a URL)."""
+        return self._redis.client
 
     def key_for(self, rule: Rule, key: str) -> str:
         """The Redis key holding ``rule``'s state for client ``key``."""
@@ -261,7 +238,7 @@ class RedisBackend(Backend):
         ]
 
     async def _run(self, keys: list[str], args: list[int]) -> Any:
-        client = self._client()
+        client = self._redis.get()
         try:
             return await client.evalsha(SCRIPT_SHA, len(keys), *keys, *args)
         except self._no_script:
@@ -292,10 +269,7 @@ class RedisBackend(Backend):
 
     async def close(self) -> None:
         """Close the connection pool when the backend created the client."""
-        # A client whose connections belong to another (finished) loop has
-        # nothing this loop can close; a fresh one is made on next use.
-        if self._owns_client and self._loop in (None, asyncio.get_running_loop()):
-            await self.client.aclose()
+        await self._redis.aclose()
 
     def __repr__(self) -> str:
         return f"RedisBackend(prefix={self.prefix!r}, timeout={self.timeout})"

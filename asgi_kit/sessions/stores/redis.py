@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any
+
+from asgi_kit._redis import LoopBoundClient, is_sync_client
 
 from .base import (
     DEFAULT_TTL,
@@ -57,44 +58,34 @@ class RedisStore(SessionStore):
         self.prefix = prefix
         self.default_ttl = check_positive_int(default_ttl)
         self.serializer = check_serializer(serializer)
-        if _is_sync_client(url_or_client):
+        if is_sync_client(url_or_client):
             raise TypeError(
                 "url_or_client is a synchronous redis client, which would block the event "
                 "loop: pass a redis.asyncio.Redis client or a redis:// URL"
             )
-        self.owns_client = isinstance(url_or_client, str)
-        self._url = url_or_client if isinstance(url_or_client, str) else None
-        self._timeout = float(timeout)
-        # The event loop the owned client's connections belong to (see _client).
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self.client: Redis = (
-            _client_from_url(url_or_client, self._timeout)
-            if isinstance(url_or_client, str)
-            else url_or_client
-        )
-        if not callable(getattr(self.client, "get", None)):
+        timeout = float(timeout)
+        if isinstance(url_or_client, str):
+            url = url_or_client
+            self._redis = LoopBoundClient(
+                _client_from_url(url, timeout), lambda: _client_from_url(url, timeout)
+            )
+        else:
+            self._redis = LoopBoundClient(url_or_client, None)
+        if not callable(getattr(self._redis.client, "get", None)):
             raise TypeError("url_or_client must be a redis:// URL or a redis.asyncio.Redis client")
 
-    def _client(self) -> Redis:
-        """The client, with a fresh connection pool if the event loop changed.
+    @property
+    def client(self) -> Redis:
+        """The ``redis.asyncio`` client in use (re-created per event loop when built from a URL)."""
+        return self._redis.client  # type: ignore[no-any-return]
 
-        Pooled connections belong to the loop that opened them; used from
-        another loop they fail.  A server runs one loop per process, but test
-        clients (Starlette's ``TestClient``, one ``asyncio.run`` per test)
-        start a new loop per request or test, so a client this store created
-        from a URL is re-created for each new loop.  A client you pass in is
-        used as is.
-        """
-        if self._url is not None:
-            loop = asyncio.get_running_loop()
-            if loop is not self._loop:
-                if self._loop is not None:
-                    self.client = _client_from_url(self._url, self._timeout)
-                self._loop = loop
-        return self.client
+    @property
+    def owns_client(self) -> bool:
+        """Whether this store created the client from a URL (and closes it)."""
+        return self._redis.owned
 
     async def load(self, session_id: str) -> dict[str, Any] | None:
-        raw = await self._client().get(self.prefix + session_id)
+        raw = await self._redis.get().get(self.prefix + session_id)
         if raw is None:
             return None
         if isinstance(raw, str):  # a client created with decode_responses=True
@@ -103,39 +94,24 @@ class RedisStore(SessionStore):
 
     async def save(self, session_id: str, data: dict[str, Any], ttl: int | None) -> None:
         raw = self.serializer.dumps(data)
-        await self._client().set(
+        await self._redis.get().set(
             self.prefix + session_id, raw, ex=ttl if ttl is not None else self.default_ttl
         )
 
     async def delete(self, session_id: str) -> None:
-        await self._client().delete(self.prefix + session_id)
+        await self._redis.get().delete(self.prefix + session_id)
 
     async def touch(self, session_id: str, ttl: int | None) -> None:
-        await self._client().expire(
+        await self._redis.get().expire(
             self.prefix + session_id, ttl if ttl is not None else self.default_ttl
         )
 
     async def aclose(self) -> None:
         """Close the client if this store created it from a URL."""
-        # A client whose connections belong to another (finished) loop has
-        # nothing this loop can close; a fresh one is made on next use.
-        if self.owns_client and self._loop in (None, asyncio.get_running_loop()):
-            await self.client.aclose()
+        await self._redis.aclose()
 
     def __repr__(self) -> str:
         return f"RedisStore(prefix={self.prefix!r})"
-
-
-def _is_sync_client(client: object) -> bool:
-    """Whether ``client`` is redis-py's blocking client (needs no import when absent)."""
-    if isinstance(client, str):
-        return False
-    try:
-        import redis
-        from redis.cluster import RedisCluster
-    except ImportError:  # pragma: no cover - then it cannot be a redis-py client
-        return False
-    return isinstance(client, (redis.Redis, RedisCluster))
 
 
 def _client_from_url(url: str, timeout: float) -> Redis:
