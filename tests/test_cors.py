@@ -12,7 +12,14 @@ from asgi_kit import CORSMiddleware
 from asgi_kit.cors import ALL_METHODS, normalize_origin
 from asgi_kit.types import Message, Receive, Scope, Send
 
-from ._support.asgi import CapturedResponse, asgi_client, call_http, http_scope, websocket
+from ._support.asgi import (
+    CapturedResponse,
+    asgi_client,
+    call_http,
+    http_scope,
+    streaming_app,
+    websocket,
+)
 
 PREFLIGHT = {"Origin": "https://example.org", "Access-Control-Request-Method": "GET"}
 
@@ -741,14 +748,8 @@ async def test_error_after_response_started_sends_nothing_more() -> None:
 
 
 async def test_streaming_body_passes_unbuffered() -> None:
-    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        for i in range(3):
-            await send({"type": "http.response.body", "body": b"%d" % i, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
-
     order: list[str] = []
-    app = CORSMiddleware(stream, allow_origins=["*"])
+    app = CORSMiddleware(streaming_app, allow_origins=["*"])
     response = await call_http(
         app,
         headers={"Origin": "https://example.org"},

@@ -18,7 +18,14 @@ from asgi_kit._http import send_response
 from asgi_kit.ratelimit import Backend, BackendError, MemoryBackend, Outcome, Rule, header
 from asgi_kit.types import Message, Receive, Scope, Send
 
-from ._support.asgi import asgi_client, call_http, http_scope, websocket, websocket_scope
+from ._support.asgi import (
+    asgi_client,
+    call_http,
+    http_scope,
+    streaming_app,
+    websocket,
+    websocket_scope,
+)
 
 
 async def app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -107,14 +114,8 @@ async def test_headers_never_duplicated_whatever_the_app_sends() -> None:
 
 
 async def test_streaming_is_not_buffered() -> None:
-    async def stream(scope: Scope, receive: Receive, send: Send) -> None:
-        await send({"type": "http.response.start", "status": 200, "headers": []})
-        for i in range(3):
-            await send({"type": "http.response.body", "body": b"%d" % i, "more_body": True})
-        await send({"type": "http.response.body", "body": b""})
-
     seen: list[str] = []
-    mw = RateLimitMiddleware(stream, rules=[Rule("5/minute")])
+    mw = RateLimitMiddleware(streaming_app, rules=[Rule("5/minute")])
     response = await call_http(mw, on_send=lambda m: seen.append(m["type"]))
     assert seen == ["http.response.start"] + ["http.response.body"] * 4
     assert response.chunks == [b"0", b"1", b"2", b""]

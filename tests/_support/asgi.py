@@ -124,6 +124,14 @@ class CapturedResponse:
         return self.body.decode()
 
 
+async def streaming_app(scope: Scope, receive: Any, send: Any) -> None:
+    """Streams ``b"0"``, ``b"1"``, ``b"2"`` with ``more_body=True``, then an empty last chunk."""
+    await send({"type": "http.response.start", "status": 200, "headers": []})
+    for i in range(3):
+        await send({"type": "http.response.body", "body": b"%d" % i, "more_body": True})
+    await send({"type": "http.response.body", "body": b""})
+
+
 async def call_http(
     app: ASGIApp,
     method: str = "GET",
