@@ -25,7 +25,7 @@ from ._codings import (
     negotiate,
     run_in_thread,
 )
-from ._http import PathMatcher, asgi3, send_response
+from ._http import MutableHeaders, PathMatcher, asgi3, send_response
 from .types import AnyASGIApp, Headers, Message, Receive, Scope, Send
 
 __all__ = [
@@ -498,21 +498,6 @@ class _Responder:
         await self._send({"type": "http.response.body", "body": out, "more_body": more})
 
 
-def _add_vary(headers: Headers) -> None:
-    values = [v for k, v in headers if k.lower() == b"vary"]
-    if not values:
-        headers.append((b"vary", b"Accept-Encoding"))
-        return
-    tokens = [t.strip() for v in values for t in v.split(b",") if t.strip()]
-    lowered = {t.lower() for t in tokens}
-    if b"*" in lowered or (b"accept-encoding" in lowered and len(values) == 1):
-        return
-    if b"accept-encoding" not in lowered:
-        tokens.append(b"Accept-Encoding")
-    headers[:] = [(k, v) for k, v in headers if k.lower() != b"vary"]
-    headers.append((b"vary", b", ".join(tokens)))
-
-
 def _without_opt_out(message: Message) -> Message:
     """``message`` without the opt-out header (a copy when it had one)."""
     raw = message.get("headers") or ()
@@ -531,7 +516,7 @@ def _with_vary(start: Message, has_vary: bool) -> Message:
     if not has_vary:
         return {**start, "headers": [*(start.get("headers") or ()), _VARY]}
     headers = list(start.get("headers") or ())
-    _add_vary(headers)
+    MutableHeaders(headers).add_vary(b"Accept-Encoding")
     return {**start, "headers": headers}
 
 
@@ -556,7 +541,7 @@ def _compressed_start(start: Message, coding: Coding) -> tuple[Message, Headers]
                 has_vary = True
         headers.append((key, value))
     if has_vary:
-        _add_vary(headers)
+        MutableHeaders(headers).add_vary(b"Accept-Encoding")
     else:  # the usual case: no second scan of the headers
         headers.append(_VARY)
     headers.append((b"content-encoding", coding.token))
