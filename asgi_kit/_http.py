@@ -31,6 +31,7 @@ __all__ = [
     "asgi3",
     "client_host",
     "cookie_attributes",
+    "copy_start",
     "delete_cookie_header",
     "get_cookie",
     "header_list",
@@ -121,14 +122,32 @@ def normalize_header_name(name: str | bytes, option: str) -> bytes:
     return raw.lower()
 
 
+def copy_start(message: Message) -> tuple[Message, Headers]:
+    """A shallow copy of a start message with a header list of its own.
+
+    The app owns ``message`` and its ``headers``: both may be constants
+    reused on every response.  This costs one dict copy and one list copy,
+    and is the only way asgi_kit edits a response's headers.
+    """
+    headers = message.get("headers")
+    raw: Headers
+    if type(headers) is list:
+        raw = list(headers)
+    else:
+        raw = [(bytes(k), bytes(v)) for k, v in (headers or ())]
+    copied = dict(message)
+    copied["headers"] = raw
+    return copied, raw
+
+
 class MutableHeaders:
     """A mutable, case-insensitive view over a raw ASGI header list.
 
-    Wrap the ``headers`` of a ``http.response.start`` message with
-    :meth:`from_message`; every change is made to the message's own list, so
-    there is nothing to write back.  Names passed in must be lower-case bytes;
-    existing names in the list may be in any case (Django sends
-    ``Content-Type``) and are matched case-insensitively.
+    Wrap a list the middleware owns: :meth:`copy_of` copies an app's start
+    message first, so the app's own list and dict are never changed.  Names
+    passed in must be lower-case bytes; existing names in the list may be in
+    any case (Django sends ``Content-Type``) and are matched
+    case-insensitively.
     """
 
     __slots__ = ("raw",)
@@ -137,13 +156,16 @@ class MutableHeaders:
         self.raw = raw
 
     @classmethod
-    def from_message(cls, message: Message) -> MutableHeaders:
-        """Wrap ``message["headers"]``, turning it into a list first if needed."""
-        headers = message.get("headers")
-        if type(headers) is not list:
-            headers = [(bytes(k), bytes(v)) for k, v in (headers or ())]
-            message["headers"] = headers
-        return cls(headers)
+    def copy_of(cls, message: Message) -> tuple[Message, MutableHeaders]:
+        """A copy of ``message`` with its own header list, and a view over that list.
+
+        Copy-on-write: the app may send one module-level start message or
+        header list on every response, so editing either in place would
+        carry one response's headers (a session cookie, an allowed origin)
+        into every later response.  Send the returned message instead.
+        """
+        copied, raw = copy_start(message)
+        return copied, cls(raw)
 
     def get(self, name: bytes) -> bytes | None:
         """First value of ``name``, or None."""

@@ -23,6 +23,7 @@ from ._http import (
     _TOKEN_RE,
     MutableHeaders,
     asgi3,
+    copy_start,
     header_value,
     normalize_header_name,
     refuse_websocket,
@@ -432,7 +433,7 @@ class CORSMiddleware:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                _add_headers(message, actual, vary)
+                message = _add_headers(message, actual, vary)
             await send(message)
 
         try:
@@ -524,11 +525,9 @@ def _with_vary(pairs: HeaderPairs, vary: bool) -> HeaderPairs:
     return (*pairs, (_VARY, _ORIGIN)) if vary else pairs
 
 
-def _add_headers(message: Message, pairs: HeaderPairs, vary: bool) -> None:
-    """Add ``pairs`` (replacing the app's own copies) and ``Vary: Origin``."""
-    raw = message.get("headers")
-    if type(raw) is not list:
-        raw = MutableHeaders.from_message(message).raw
+def _add_headers(message: Message, pairs: HeaderPairs, vary: bool) -> Message:
+    """A copy of ``message`` with ``pairs`` (replacing the app's own) and ``Vary: Origin``."""
+    message, raw = copy_start(message)
     ours_present = vary_present = False
     lengths = _CLASH_LENGTHS
     for key, _ in raw:
@@ -548,6 +547,7 @@ def _add_headers(message: Message, pairs: HeaderPairs, vary: bool) -> None:
             MutableHeaders(raw).add_vary(_ORIGIN)
         else:
             raw.append((_VARY, _ORIGIN))
+    return message
 
 
 def _vary_on_origin(send: Send) -> Send:
@@ -555,7 +555,7 @@ def _vary_on_origin(send: Send) -> Send:
 
     async def send_with_vary(message: Message) -> None:
         if message["type"] == "http.response.start":
-            _add_headers(message, (), True)
+            message = _add_headers(message, (), True)
         await send(message)
 
     return send_with_vary

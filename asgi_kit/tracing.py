@@ -573,7 +573,8 @@ class TracingMiddleware:
                 if capture is not None:
                     span.set_attributes(capture.attributes(message.get("headers") or ()))
                 if traceresponse is not None and mtype == "http.response.start":
-                    MutableHeaders.from_message(message).set(b"traceresponse", traceresponse)
+                    message, headers = MutableHeaders.copy_of(message)
+                    headers.set(b"traceresponse", traceresponse)
             elif mtype == "websocket.accept":
                 status_code = 101
             elif mtype == "websocket.close" and not status_code:

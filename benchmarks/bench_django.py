@@ -35,7 +35,8 @@ class AddHeader:
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         async def send_wrapper(message: Any) -> None:
             if message["type"] == "http.response.start":
-                MutableHeaders.from_message(message).set(HEADER, b"1")
+                message, headers = MutableHeaders.copy_of(message)
+                headers.set(HEADER, b"1")
             await send(message)
 
         await self.app(scope, receive, send_wrapper)

@@ -13,6 +13,7 @@ from asgi_kit._http import (
     PathMatcher,
     client_host,
     cookie_attributes,
+    copy_start,
     delete_cookie_header,
     get_cookie,
     header_list,
@@ -75,12 +76,15 @@ def test_normalize_header_name_lowercases() -> None:
 # ----------------------------------------------------------------- MutableHeaders
 
 
-def test_mutable_headers_edits_the_message_in_place() -> None:
-    message = {"type": "http.response.start", "headers": ((b"Content-Length", b"10"),)}
-    headers = MutableHeaders.from_message(message)
-    assert isinstance(message["headers"], list)
+def test_mutable_headers_copy_of_never_changes_the_apps_message() -> None:
+    original_headers = ((b"Content-Length", b"10"),)
+    message = {"type": "http.response.start", "headers": original_headers}
+    copied, headers = MutableHeaders.copy_of(message)
+    assert copied is not message
+    assert isinstance(copied["headers"], list)
     headers.set(b"content-length", b"5")
-    assert message["headers"] == [(b"content-length", b"5")]
+    assert copied["headers"] == [(b"content-length", b"5")]
+    assert message["headers"] is original_headers
     headers.add(b"x-a", b"1")
     headers.add(b"X-A", b"2")
     assert headers.get_all(b"x-a") == [b"1", b"2"]
@@ -92,10 +96,22 @@ def test_mutable_headers_edits_the_message_in_place() -> None:
     assert len(headers) == 2
 
 
-def test_from_message_without_headers() -> None:
+def test_copy_start_copies_a_list_the_app_owns() -> None:
+    shared = [(b"content-type", b"text/plain")]
+    message = {"type": "http.response.start", "status": 200, "headers": shared}
+    copied, raw = copy_start(message)
+    raw.append((b"set-cookie", b"a=b"))
+    copied["status"] = 500
+    assert shared == [(b"content-type", b"text/plain")]
+    assert message == {"type": "http.response.start", "status": 200, "headers": shared}
+
+
+def test_copy_of_without_headers() -> None:
     message: dict[str, object] = {"type": "http.response.start", "status": 200}
-    MutableHeaders.from_message(message).add(b"a", b"b")
-    assert message["headers"] == [(b"a", b"b")]
+    copied, headers = MutableHeaders.copy_of(message)
+    headers.add(b"a", b"b")
+    assert copied["headers"] == [(b"a", b"b")]
+    assert "headers" not in message
 
 
 @pytest.mark.parametrize(

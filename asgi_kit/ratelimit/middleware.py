@@ -11,7 +11,14 @@ from typing import Any, Literal
 
 import structlog
 
-from asgi_kit._http import APPLICATION_JSON, PathMatcher, asgi3, refuse_websocket, send_response
+from asgi_kit._http import (
+    APPLICATION_JSON,
+    PathMatcher,
+    asgi3,
+    copy_start,
+    refuse_websocket,
+    send_response,
+)
 from asgi_kit.types import AnyASGIApp, ASGIApp, Headers, Message, Receive, Scope, Send
 
 from .backends.base import Backend, Outcome
@@ -83,12 +90,9 @@ async def _resolve_key(value: Any, plan: _Plan) -> str | None:
     return text
 
 
-def _merge_headers(message: Message, extra: Headers) -> None:
-    """Add ``extra`` to a start/accept message, replacing any same-named header."""
-    headers = message.get("headers")
-    if type(headers) is not list:
-        headers = [(bytes(k), bytes(v)) for k, v in (headers or ())]
-        message["headers"] = headers
+def _merge_headers(message: Message, extra: Headers) -> Message:
+    """A copy of a start/accept message with ``extra`` added, replacing same-named headers."""
+    message, headers = copy_start(message)
     names = _OUR_HEADERS
     for k, _ in headers:
         # Cheap first-byte test (r/R) before the case-insensitive set look-up.
@@ -96,6 +100,7 @@ def _merge_headers(message: Message, extra: Headers) -> None:
             headers[:] = [(k, v) for k, v in headers if k.lower() not in names]
             break
     headers.extend(extra)
+    return message
 
 
 class RateLimitMiddleware:
@@ -278,7 +283,7 @@ class RateLimitMiddleware:
 
             async def send_with_headers(message: Message) -> None:
                 if message["type"] == start_type:
-                    _merge_headers(message, extra)
+                    message = _merge_headers(message, extra)
                 await send(message)
 
             await self.app(scope, receive, send_with_headers)
@@ -351,7 +356,7 @@ class RateLimitMiddleware:
 
             async def send_with_headers(message: Message) -> None:
                 if message["type"] == "http.response.start":
-                    _merge_headers(message, extra)
+                    message = _merge_headers(message, extra)
                     message["headers"][:] = [
                         (k, v) for k, v in message["headers"] if k.lower() != b"retry-after"
                     ] + [extra[-1]]

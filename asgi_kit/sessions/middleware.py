@@ -231,7 +231,7 @@ class SessionMiddleware:
                 else:
                     header = await self._commit_store(store, current, had_cookie)
                 if header is not None or current.accessed:
-                    headers = MutableHeaders.from_message(message)
+                    message, headers = MutableHeaders.copy_of(message)
                     if current.accessed:
                         headers.add_vary(_COOKIE)
                     if header is not None:

@@ -39,7 +39,8 @@ class StartHook:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                self.on_start(scope, MutableHeaders.from_message(message))
+                message, headers = MutableHeaders.copy_of(message)
+                self.on_start(scope, headers)
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
@@ -113,7 +114,7 @@ class UpperCaseBodyMiddleware:
 
         async def send_wrapper(message: Message) -> None:
             if message["type"] == "http.response.start":
-                headers = MutableHeaders.from_message(message)
+                message, headers = MutableHeaders.copy_of(message)
                 headers.remove(b"content-length")
                 headers.set(b"x-transformed", b"upper")
             elif message["type"] == "http.response.body":
@@ -279,7 +280,8 @@ class LegacyASGI2Middleware:
         async def instance(receive: Receive, send: Send) -> None:
             async def send_wrapper(message: Message) -> None:
                 if message["type"] == "http.response.start":
-                    MutableHeaders.from_message(message).set(b"x-asgi2", b"yes")
+                    message, headers = MutableHeaders.copy_of(message)
+                    headers.set(b"x-asgi2", b"yes")
                 await send(message)
 
             await app(scope, receive, send_wrapper)
