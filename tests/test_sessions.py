@@ -474,14 +474,16 @@ async def test_any_json_session_round_trips(data: dict[str, Any]) -> None:
     assert json.loads(response.text) == data
 
 
-async def test_oversized_cookie_is_logged_with_its_size(caplog: pytest.LogCaptureFixture) -> None:
-    app = SessionMiddleware(raw_app(lambda s: s.update(blob="x" * 5000)), SECRET)
+async def test_a_session_beyond_max_cookie_chunks_is_logged_and_not_sent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = SessionMiddleware(raw_app(lambda s: s.update(blob="x" * 20000)), SECRET, oversize="keep")
     with caplog.at_level(logging.ERROR, logger="asgi_kit.sessions"):
         response = await call_http(app)
     assert response.status == 200
-    [record] = [r for r in caplog.records if "browsers drop" in r.getMessage()]
-    size = len("session=") + len(cookie_value(response.header("set-cookie") or ""))
-    assert str(size) in record.getMessage()
+    assert response.header_all("set-cookie") == []
+    [record] = [r for r in caplog.records if "max_cookie_chunks" in r.getMessage()]
+    assert "browser keeps its previous one" in record.getMessage()
 
 
 async def test_unserialisable_value_is_a_clear_error() -> None:

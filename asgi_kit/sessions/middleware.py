@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import logging
 import secrets
+import sys
 import time
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from asgi_kit._http import (
@@ -19,9 +20,12 @@ from asgi_kit._http import (
 )
 from asgi_kit.types import AnyASGIApp, Message, RawHeaders, Receive, Scope, Send
 
+from .chunks import MAX_COOKIE_SIZE, SessionTooLarge, chunk_name, join_chunks, split_value
+from .codec import CookieCodec, EncryptedCodec, SignedCodec
 from .legacy import StarletteCookieReader
 from .session import Session
-from .signing import Signer, b64encode, normalize_secrets, safe_b64decode
+from .signing import Signer, normalize_secrets
+from .state import STATE_KEY, SessionState, state_of
 from .stores.base import (
     JSONSerializer,
     SerializationError,
@@ -35,15 +39,15 @@ __all__ = ["SessionMiddleware", "load_session", "regenerate_id"]
 
 logger = logging.getLogger("asgi_kit.sessions")
 
-#: Browsers drop a cookie whose name and value exceed this many bytes.
-MAX_COOKIE_SIZE = 4096
-#: Issued-at timestamps this far in the future (clock skew between hosts) are accepted.
-CLOCK_SKEW = 300
 #: Same-named session cookies tried after the first (stale ones from other paths).
 _MAX_SAME_NAMED = 4
 _SET_COOKIE = b"set-cookie"
 _COOKIE = b"Cookie"
 _SAME_SITE = frozenset({"lax", "strict", "none"})
+_OVERSIZE = ("auto", "raise", "keep")
+#: Upper bound of ``max_cookie_chunks``: browsers keep about 180 cookies per
+#: site, and servers refuse request headers far smaller than 10 x 4 KB.
+_MAX_CHUNKS = 10
 
 
 class SessionMiddleware:
@@ -77,6 +81,23 @@ class SessionMiddleware:
             nothing is decoded or fetched until the application awaits
             :func:`load_session`; using the session before raises
             :class:`SessionNotLoaded`.
+        encrypt: Encrypt the cookie store's payload with AES-256-GCM (keys
+            derived from ``secret_key``, rotated like signing keys), so the
+            browser can neither read nor change it.  Needs the
+            ``cryptography`` package (the ``encryption`` extra).  Only for
+            the cookie store: server-side stores keep data off the client.
+        max_cookie_chunks: Cookie store: a session too large for one cookie
+            (4096 bytes) is split across up to this many cookies
+            (``session``, ``session-1`` …).  The default, 2, keeps the
+            ``Cookie`` request header under common server limits (nginx: 8 KB
+            per header line).
+        oversize: What happens when a session needs more than
+            ``max_cookie_chunks`` cookies: ``"raise"`` raises
+            :class:`SessionTooLarge` from the response's ``send``; ``"keep"``
+            logs an error and sends no cookie, so the browser keeps its
+            previous session; ``"auto"`` (default) raises under Python's
+            development mode (``python -X dev``, ``PYTHONDEVMODE=1``) and
+            keeps otherwise.
         accept_starlette_cookies: Migration aid: also accept session cookies
             written by Starlette's ``SessionMiddleware`` with the same
             ``secret_key`` and cookie name, and re-issue them in this
@@ -98,7 +119,10 @@ class SessionMiddleware:
         store: CookieStore | SessionStore | None = None,
         rolling: bool = False,
         autoload: bool = True,
+        encrypt: bool = False,
         *,
+        max_cookie_chunks: int = 2,
+        oversize: str = "auto",
         accept_starlette_cookies: bool = False,
     ) -> None:
         self.app = asgi3(app)
@@ -119,6 +143,7 @@ class SessionMiddleware:
             ("partitioned", partitioned),
             ("rolling", rolling),
             ("autoload", autoload),
+            ("encrypt", encrypt),
             ("accept_starlette_cookies", accept_starlette_cookies),
         ):
             if not isinstance(flag, bool):
@@ -127,6 +152,16 @@ class SessionMiddleware:
             raise TypeError(f"domain must be a str or None, got {domain!r}")
         if not isinstance(path, str):
             raise TypeError(f"path must be a str, got {path!r}")
+        if isinstance(max_cookie_chunks, bool) or not isinstance(max_cookie_chunks, int):
+            raise TypeError(f"max_cookie_chunks must be an int, got {max_cookie_chunks!r}")
+        if not 1 <= max_cookie_chunks <= _MAX_CHUNKS:
+            raise ValueError(
+                f"max_cookie_chunks must be between 1 and {_MAX_CHUNKS}, got {max_cookie_chunks!r}"
+            )
+        if not isinstance(oversize, str):
+            raise TypeError(f"oversize must be a str, got {oversize!r}")
+        if oversize not in _OVERSIZE:
+            raise ValueError(f"oversize must be 'auto', 'raise' or 'keep', got {oversize!r}")
         if store is None:
             store = CookieStore()
         if not isinstance(store, (CookieStore, SessionStore)):
@@ -162,15 +197,35 @@ class SessionMiddleware:
         split = len(session_cookie) + 1
         self._cookie_head, self._cookie_tail = template[:split], template[split:]
         context = session_cookie.encode("ascii")
+        self.encrypt = encrypt
+        self.max_cookie_chunks = max_cookie_chunks
+        self._raise_oversize = oversize == "raise" or (oversize == "auto" and sys.flags.dev_mode)
+        # Deleting a part the response no longer needs: same Path and Domain.
+        self._delete_parts = tuple(
+            delete_cookie_header(chunk_name(session_cookie, i), cookie_attributes(**common))
+            for i in range(1, max_cookie_chunks)
+        )
+        self._part_heads = tuple(
+            chunk_name(session_cookie, i).encode("ascii") + b"="
+            for i in range(1, max_cookie_chunks)
+        )
         self._server_store: SessionStore | None
+        self._codec: CookieCodec
         if isinstance(store, CookieStore):
             self._server_store = None
             self._serializer: Serializer = store.serializer
-            self._signer = Signer(secrets_list, b"cookie/" + context)
+            self._codec = (EncryptedCodec if encrypt else SignedCodec)(secrets_list, context)
         else:
+            if encrypt:
+                raise ValueError(
+                    "encrypt=True applies to the cookie store only: a server-side store "
+                    "keeps the data on the server and the cookie carries a random id"
+                )
             self._server_store = store
             self._serializer = JSONSerializer()  # unused: the store serialises
-            self._signer = Signer(secrets_list, b"id/" + context)
+            self._codec = SignedCodec(secrets_list, context)  # unused
+        # Signs server-side session ids (the cookie store's codec binds its own keys).
+        self._signer = Signer(secrets_list, b"id/" + context)
 
     # ------------------------------------------------------------------ ASGI
 
@@ -183,17 +238,18 @@ class SessionMiddleware:
         headers = scope["headers"]
         cookie = get_cookie(headers, self.session_cookie)
         session = Session()
+        state = SessionState(cookie, headers)
         if not self.autoload:
             session.loaded = False
-            session._middleware = self
-            session._cookie = cookie
-            session._headers = headers
+
+            async def load() -> None:
+                await self._load(session, state)
+
+            state.load = load
         elif cookie is not None:
-            if self._server_store is None:
-                self._load_cookie(session, cookie, headers)
-            else:
-                await self._load_record(session, cookie, headers)
+            await self._load(session, state)
         scope["session"] = session
+        scope[STATE_KEY] = state
 
         if scope_type == "websocket":
             # A WebSocket cannot set cookies: the session is read-only there.
@@ -207,14 +263,12 @@ class SessionMiddleware:
             return
 
         store = self._server_store
-        had_cookie = cookie is not None
-
         committed = False
 
         async def send_wrapper(message: Message) -> None:
             nonlocal committed
-            # Once only: if committing raised (unserialisable data), the app's
-            # error page must not run into the same error again.
+            # Once only: if committing raised (unserialisable or oversized
+            # data), the app's error page must not run into it again.
             if message["type"] == "http.response.start" and not committed:
                 committed = True
                 current = session
@@ -225,35 +279,31 @@ class SessionMiddleware:
                     # Another SessionMiddleware nested inside owns that one.
                     and not isinstance(replaced, Session)
                 ):
-                    current = _replacement(session, replaced)
+                    current = _replacement(replaced)
                 if store is None:
-                    header = self._commit_cookie(current, had_cookie)
+                    cookies = self._commit_cookie(current, state)
                 else:
-                    header = await self._commit_store(store, current, had_cookie)
-                if header is not None or current.accessed:
-                    message, headers = MutableHeaders.copy_of(message)
+                    cookies = await self._commit_store(store, current, state)
+                if cookies or current.accessed:
+                    message, out = MutableHeaders.copy_of(message)
                     if current.accessed:
-                        headers.add_vary(_COOKIE)
-                    if header is not None:
-                        headers.add(_SET_COOKIE, header)
+                        out.add_vary(_COOKIE)
+                    for header in cookies:
+                        out.add(_SET_COOKIE, header)
             await send(message)
 
         await self.app(scope, receive, send_wrapper)
 
     # --------------------------------------------------------------- loading
 
-    async def load(self, session: Session) -> None:
-        """Load a session created with ``autoload=False`` (see :func:`load_session`)."""
-        if session.loaded:
-            return
-        cookie = session._cookie
-        if cookie is not None:
-            headers = session._headers or ()
+    async def _load(self, session: Session, state: SessionState) -> None:
+        """Decode or fetch the session named by the request's cookie (once)."""
+        if state.cookie is not None:
             if self._server_store is None:
-                self._load_cookie(session, cookie, headers)
+                self._load_cookie(session, state)
             else:
-                await self._load_record(session, cookie, headers)
-        session._headers = None
+                await self._load_record(session, state)
+        state.load = None
         session.loaded = True
 
     def _load_legacy(self, session: Session, raw: bytes) -> None:
@@ -264,62 +314,69 @@ class SessionMiddleware:
             dict.update(session, data)
             session.modified = True
 
-    def _unsign(self, cookie: str, headers: RawHeaders) -> tuple[bytes, bytes | None]:
-        """``cookie`` as bytes, and the message of the first same-named cookie we signed.
+    def _first_valid(
+        self, raw: bytes, headers: RawHeaders, open_value: Callable[[bytes], bytes | None]
+    ) -> bytes | None:
+        """What ``open_value`` finds in the first same-named cookie that is ours.
 
         A browser may send several cookies with our name (one left over from
         another ``path``/``domain``, or written by another app); the first
-        one that carries our signature is the session, so a stale one sent
-        first cannot log the user out on every request.
+        one that opens is the session, so a stale one sent first cannot log
+        the user out on every request.
         """
-        raw = cookie.encode("latin-1")
-        message = self._signer.unsign(raw)
-        if message is None:
-            name = self.session_cookie
-            seen_first = False
-            budget = _MAX_SAME_NAMED  # a header full of fakes must not cost an HMAC each
-            for key, value in headers:
-                if len(key) != 6 or key.lower() != b"cookie":
+        opened = open_value(raw)
+        if opened is not None:
+            return opened
+        name = self.session_cookie
+        seen_first = False
+        budget = _MAX_SAME_NAMED  # a header full of fakes must not cost an HMAC each
+        for key, value in headers:
+            if len(key) != 6 or key.lower() != b"cookie":
+                continue
+            for cname, cval in _iter_cookie_pairs(value.decode("latin-1")):
+                if cname != name:
                     continue
-                for cname, cval in _iter_cookie_pairs(value.decode("latin-1")):
-                    if cname != name:
-                        continue
-                    if not seen_first:  # that is ``cookie``, already tried
-                        seen_first = True
-                        continue
-                    message = self._signer.unsign(cval.encode("latin-1"))
-                    if message is not None:
-                        return raw, message
-                    budget -= 1
-                    if not budget:
-                        return raw, None
-        return raw, message
+                if not seen_first:  # that is ``raw``, already tried
+                    seen_first = True
+                    continue
+                opened = open_value(cval.encode("latin-1"))
+                if opened is not None:
+                    return opened
+                budget -= 1
+                if not budget:
+                    return None
+        return None
 
-    def _load_cookie(self, session: Session, cookie: str, headers: RawHeaders) -> None:
-        """Verify and decode a cookie-store cookie into ``session`` (or leave it empty)."""
-        raw, message = self._unsign(cookie, headers)
-        if message is None:
+    def _open_cookie(self, value: bytes) -> bytes | None:
+        return self._codec.open(value, self.max_age)
+
+    def _load_cookie(self, session: Session, state: SessionState) -> None:
+        """Verify (or decrypt) and decode a cookie-store session into ``session``."""
+        assert state.cookie is not None
+        whole, state.chunks = join_chunks(
+            self.session_cookie, state.cookie, state.headers, self.max_cookie_chunks
+        )
+        if whole is None:
+            return  # a part is missing or the count is forged: an empty session
+        raw = whole.encode("latin-1")
+        if state.chunks == 1:
+            data = self._first_valid(raw, state.headers, self._open_cookie)
+        else:
+            data = self._open_cookie(raw)
+        if data is None:
             if self._legacy is not None:
                 self._load_legacy(session, raw)
             return
-        payload, dot, issued = message.rpartition(b".")
-        if not dot or not issued.isdigit() or len(issued) > 12:
-            return
-        if self.max_age is not None:
-            age = int(time.time()) - int(issued)
-            if age > self.max_age or age < -CLOCK_SKEW:
-                return
-        decoded = safe_b64decode(payload)
-        if decoded is None:
-            return
-        data = decode_record(self._serializer, decoded)
-        if data:
-            dict.update(session, data)
-            session._payload = payload
+        decoded = decode_record(self._serializer, data)
+        if decoded:
+            dict.update(session, decoded)
+            state.data = data
 
-    async def _load_record(self, session: Session, cookie: str, headers: RawHeaders) -> None:
+    async def _load_record(self, session: Session, state: SessionState) -> None:
         """Fetch the record named by a signed id cookie (one store call)."""
-        raw, signed = self._unsign(cookie, headers)
+        assert state.cookie is not None
+        raw = state.cookie.encode("latin-1")
+        signed = self._first_valid(raw, state.headers, self._signer.unsign)
         if signed is None:
             if self._legacy is not None:
                 self._load_legacy(session, raw)  # saved under a new id
@@ -330,67 +387,102 @@ class SessionMiddleware:
         try:
             data = await store.load(session_id)
         except Exception:
-            logger.exception("session store %r failed to load a session; using an empty one", store)
+            logger.exception(
+                "session store %r failed to load a session; the request sees an empty, "
+                "unavailable session and the stored record is left as it is",
+                store,
+            )
+            state.load_failed = True
+            state.session_id = session_id  # so a log-out still deletes the record
+            session.unavailable = True
             return
         if data:
             dict.update(session, data)
-            session._session_id = session_id
+            state.session_id = session_id
 
     # -------------------------------------------------------------- commit
 
-    def _set_cookie(self, value: bytes) -> bytes:
-        """The ``Set-Cookie`` value for a signed cookie ``value``."""
-        size = len(self._cookie_head) + len(value)
-        if size > MAX_COOKIE_SIZE:
-            logger.error(
-                "session cookie %r is %d bytes; browsers drop cookies over %d bytes, so the "
-                "session will not be saved: store less, or use a server-side store",
-                self.session_cookie,
-                size,
-                MAX_COOKIE_SIZE,
+    def _cookies(self, value: bytes, state: SessionState) -> list[bytes]:
+        """``Set-Cookie`` values carrying ``value``, split into parts when needed.
+
+        Parts the request had and the new value no longer needs are deleted.
+        A value beyond ``max_cookie_chunks`` raises or is dropped (the
+        browser keeps its previous session), as ``oversize`` says.
+        """
+        parts = split_value(self.session_cookie, value, self.max_cookie_chunks)
+        if parts is None:
+            needed = len(self._cookie_head) + len(value)
+            text = (
+                f"session cookie {self.session_cookie!r} needs {needed} bytes, more than "
+                f"{self.max_cookie_chunks} cookies of {MAX_COOKIE_SIZE} bytes "
+                "(max_cookie_chunks); the session is not saved and the browser keeps its "
+                "previous one: store less, or use a server-side store"
             )
-        return self._cookie_head + value + self._cookie_tail
+            if self._raise_oversize:
+                raise SessionTooLarge(text)
+            logger.error(text)
+            return []
+        cookies = [self._cookie_head + parts[0] + self._cookie_tail]
+        for index, part in enumerate(parts[1:]):
+            cookies.append(self._part_heads[index] + part + self._cookie_tail)
+        cookies.extend(self._delete_parts[len(parts) - 1 : state.chunks - 1])
+        return cookies
 
-    def _sign_payload(self, payload: bytes, issued: int) -> bytes:
-        return self._signer.sign(payload + b".%d" % issued)
+    def _expire(self, state: SessionState) -> list[bytes]:
+        """Headers that expire the session cookie and every part the request had."""
+        return [self._delete_header, *self._delete_parts[: state.chunks - 1]]
 
-    def _commit_cookie(self, session: Session, had_cookie: bool) -> bytes | None:
+    def _commit_cookie(self, session: Session, state: SessionState) -> list[bytes]:
         if session.modified:
             if dict.__len__(session):
-                payload = b64encode(self._serializer.dumps(session))
-                return self._set_cookie(self._sign_payload(payload, int(time.time())))
-            return self._delete_header if had_cookie else None
-        if self.rolling and session._payload is not None:
-            # Unchanged: re-sign the same payload with a fresh issued-at.
-            return self._set_cookie(self._sign_payload(session._payload, int(time.time())))
-        return None
+                data = self._serializer.dumps(session)
+                return self._cookies(self._codec.seal(data, int(time.time())), state)
+            return self._expire(state) if state.cookie is not None else []
+        if self.rolling and state.data is not None:
+            # Unchanged: seal the same data again with a fresh issued-at.
+            return self._cookies(self._codec.seal(state.data, int(time.time())), state)
+        return []
+
+    def _signed_id(self, session_id: str) -> list[bytes]:
+        value = self._signer.sign(session_id.encode("ascii"))
+        return [self._cookie_head + value + self._cookie_tail]
 
     async def _commit_store(
-        self, store: SessionStore, session: Session, had_cookie: bool
-    ) -> bytes | None:
-        session_id = session._session_id
+        self, store: SessionStore, session: Session, state: SessionState
+    ) -> list[bytes]:
+        session_id = state.session_id
         ttl = self.max_age
+        if state.load_failed and session.modified and not session._regenerate:
+            # The app changed a session it could not see: writing that over
+            # the real record (or under a new id, replacing the browser's
+            # cookie) would lose the user's session to a transient outage.
+            logger.error(
+                "session store %r: a change to a session that could not be loaded is not "
+                "saved; the stored record and the browser's cookie are kept",
+                store,
+            )
+            return []
         if session.modified:
             if not dict.__len__(session):
                 if session_id is not None:
                     await _call(store.delete(session_id), "delete", store)
-                return self._delete_header if had_cookie else None
+                return self._expire(state) if state.cookie is not None else []
             if session_id is None or session._regenerate:
                 if session_id is not None:
                     await _call(store.delete(session_id), "delete", store)
                 session_id = secrets.token_urlsafe(32)
             data = dict(dict.items(session))
             if await _call(store.save(session_id, data, ttl), "save", store):
-                session._session_id = session_id
-                return self._set_cookie(self._signer.sign(session_id.encode("ascii")))
-            return None
+                state.session_id = session_id
+                return self._signed_id(session_id)
+            return []
         if (
             self.rolling
             and session_id is not None
             and await _call(store.touch(session_id, ttl), "touch", store)
         ):
-            return self._set_cookie(self._signer.sign(session_id.encode("ascii")))
-        return None
+            return self._signed_id(session_id)
+        return []
 
 
 async def _call(awaitable: Awaitable[Any], operation: str, store: SessionStore) -> bool:
@@ -405,13 +497,11 @@ async def _call(awaitable: Awaitable[Any], operation: str, store: SessionStore) 
     return True
 
 
-def _replacement(original: Session, current: Mapping[str, Any]) -> Session:
+def _replacement(current: Mapping[str, Any]) -> Session:
     """The application assigned a new mapping to ``scope["session"]``: save that."""
     session = Session(dict(current))
     session.accessed = True
     session.modified = True
-    session._session_id = original._session_id
-    session._payload = original._payload
     return session
 
 
@@ -443,9 +533,10 @@ async def load_session(scope: Any) -> Session:
         RuntimeError: ``SessionMiddleware`` is not installed.
     """
     session = _session_of(scope)
-    middleware = session._middleware
-    if not session.loaded and middleware is not None:
-        await middleware.load(session)
+    if not session.loaded:
+        state = state_of(getattr(scope, "scope", scope))
+        if state is not None and state.load is not None:
+            await state.load()
     return session
 
 

@@ -14,12 +14,7 @@ the session merely refers to, so call :meth:`Session.mark_modified` afterwards
 from __future__ import annotations
 
 from collections.abc import ItemsView, Iterable, Iterator, KeysView, ValuesView
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:  # pragma: no cover
-    from asgi_kit.types import RawHeaders
-
-    from .middleware import SessionMiddleware
+from typing import Any
 
 __all__ = ["Session", "SessionNotLoaded"]
 
@@ -48,20 +43,14 @@ class Session(dict[str, Any]):
             middleware then adds ``Vary: Cookie`` to the response.
         modified: True once the application changed the session; the
             middleware then saves it and sends the cookie.
+        unavailable: True when the request carried a session but the
+            server-side store failed to load it (an outage).  The session
+            is then empty, and changes to it are not saved, so the stored
+            record and the browser's cookie survive the outage; ``clear()``
+            (log-out) still expires the cookie.
     """
 
-    __slots__ = (
-        "_cookie",
-        "_headers",
-        "_middleware",
-        "_payload",
-        "_ready",
-        "_regenerate",
-        "_session_id",
-        "accessed",
-        "loaded",
-        "modified",
-    )
+    __slots__ = ("_ready", "_regenerate", "accessed", "loaded", "modified", "unavailable")
 
     def __init__(self, data: Iterable[tuple[str, Any]] | dict[str, Any] = (), /) -> None:
         dict.__init__(self, data)
@@ -69,17 +58,10 @@ class Session(dict[str, Any]):
         self.loaded = True
         self.accessed = False
         self.modified = False
+        self.unavailable = False
         # Fast-path flag: loaded and already marked accessed.
         self._ready = False
         self._regenerate = False
-        # Server-side stores: the id this session was loaded from (None = new).
-        self._session_id: str | None = None
-        # Set by the middleware for autoload=False: what load_session needs.
-        self._middleware: SessionMiddleware | None = None
-        self._cookie: str | None = None
-        self._headers: RawHeaders | None = None
-        # Cookie store: the verified payload, re-signed as is by rolling sessions.
-        self._payload: bytes | None = None
 
     # ------------------------------------------------------------------ flags
 
