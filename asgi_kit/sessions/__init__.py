@@ -4,6 +4,7 @@
 ``docs/sessions.md``.
 """
 
+from .chunks import SessionTooLarge
 from .middleware import SessionMiddleware, load_session, regenerate_id
 from .session import Session, SessionNotLoaded
 from .stores import (
@@ -27,6 +28,7 @@ __all__ = [
     "SessionMiddleware",
     "SessionNotLoaded",
     "SessionStore",
+    "SessionTooLarge",
     "load_session",
     "regenerate_id",
 ]
