@@ -89,8 +89,7 @@ class EncryptedCodec:
             from cryptography.hazmat.primitives.ciphers.aead import AESGCM
         except ImportError as exc:  # pragma: no cover - depends on the environment
             raise ImportError(
-                "encrypt=True needs the cryptography package: "
-                'pip install "asgi-kit[encryption]"'
+                'encrypt=True needs the cryptography package: pip install "asgi-kit[encryption]"'
             ) from exc
         label = b"asgi_kit.sessions/aead/" + context
         ciphers = [AESGCM(hmac.digest(s, label, hashlib.sha256)) for s in secrets]
