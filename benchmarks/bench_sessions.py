@@ -82,6 +82,9 @@ def _starsessions_store() -> Any:
 async def _cookies() -> dict[str, str]:
     cookies = {
         "ours": await _cookie_from(SessionMiddleware(_login(DATA), SECRET)),
+        "encrypted": await _cookie_from(
+            SessionMiddleware(_login(DATA), SECRET, session_cookie="enc", encrypt=True)
+        ),
     }
     try:
         cookies["starlette"] = await _cookie_from(_starlette(_login(DATA)))
@@ -102,6 +105,7 @@ def scenarios() -> list[Scenario]:
             f"session={cookies['ours']}",
             f"st={cookies.get('starlette', '')}",
             f"mem={cookies['memory']}",
+            f"enc={cookies['encrypted']}",
             "ss=bench-session-id",
         ]
     ).encode()
@@ -132,8 +136,24 @@ def scenarios() -> list[Scenario]:
             scope=scope,
         )
 
+    def encrypted(name: str, app: App, scope: Any) -> Scenario:
+        # starsessions 2.2.1 (the release on PyPI) ships no encryptor, so the
+        # encrypted cookie is measured against the signed one and Starlette's.
+        return Scenario(
+            f"cookie store, encrypt=True: {name}",
+            bare=bare,
+            ours=SessionMiddleware(app, SECRET, session_cookie="enc", encrypt=True),
+            anchors={
+                "asgi_kit signed cookie": SessionMiddleware(app, SECRET),
+                "starlette SessionMiddleware": optional(lambda: _starlette(app)),
+            },
+            scope=scope,
+        )
+
     return [
         vs_starlette("read, valid cookie", reading, with_cookie, 0.7),
+        encrypted("read, valid cookie", reading, with_cookie),
+        encrypted("write, no cookie", writing, no_cookie),
         vs_starlette("write, no cookie", writing, no_cookie, 0.7),
         vs_starlette(
             "untouched, valid cookie, autoload=False", bare, with_cookie, None, autoload=False
