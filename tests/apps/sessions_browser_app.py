@@ -47,7 +47,14 @@ async def api(scope: Any, receive: Any, send: Any) -> None:
     elif path == "/shrink":
         session["blob"] = "small"
     blob = session.get("blob", "")
-    body = {"length": len(blob), "sha256": hashlib.sha256(blob.encode()).hexdigest()}
+    # The names of the cookies the browser sent with this request.
+    sent = b"; ".join(v for k, v in scope["headers"] if k.lower() == b"cookie").decode()
+    names = sorted({p.split("=", 1)[0].strip() for p in sent.split(";") if p.strip()})
+    body = {
+        "length": len(blob),
+        "sha256": hashlib.sha256(blob.encode()).hexdigest(),
+        "cookies": names,
+    }
     await send({"type": "http.response.start", "status": 200, "headers": JSON})
     await send({"type": "http.response.body", "body": json.dumps(body).encode()})
 
