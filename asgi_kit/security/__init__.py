@@ -14,6 +14,7 @@ See ``docs/security.md``.
 from __future__ import annotations
 
 from ._policy import CSP_DIRECTIVES, OWASP_PERMISSIONS_POLICY, PERMISSIONS_FEATURES
+from .csrf import CSRFMiddleware
 from .headers import HSTS_MAX_AGE, SecurityHeadersMiddleware
 
 __all__ = [
@@ -21,5 +22,6 @@ __all__ = [
     "HSTS_MAX_AGE",
     "OWASP_PERMISSIONS_POLICY",
     "PERMISSIONS_FEATURES",
+    "CSRFMiddleware",
     "SecurityHeadersMiddleware",
 ]
