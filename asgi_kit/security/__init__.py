@@ -16,6 +16,7 @@ from __future__ import annotations
 from ._policy import CSP_DIRECTIVES, OWASP_PERMISSIONS_POLICY, PERMISSIONS_FEATURES
 from .csrf import CSRFMiddleware
 from .headers import HSTS_MAX_AGE, SecurityHeadersMiddleware
+from .hosts import TrustedHostMiddleware
 
 __all__ = [
     "CSP_DIRECTIVES",
@@ -24,4 +25,5 @@ __all__ = [
     "PERMISSIONS_FEATURES",
     "CSRFMiddleware",
     "SecurityHeadersMiddleware",
+    "TrustedHostMiddleware",
 ]
