@@ -285,6 +285,13 @@ async def test_exclude_paths_and_overrides() -> None:
         ({"content_security_policy": "default-src 'self', img-src *"}, ValueError, "policies"),
         ({"content_security_policy": "default-src 'self'\r\nX-Evil: 1"}, ValueError, "control"),
         ({"content_security_policy": {"upgrade-insecure-requests": "yes"}}, ValueError, "no val"),
+        # A ";" in a dict value would smuggle a directive in.
+        (
+            {"content_security_policy": {"img-src": "https://a.example/x;script-src"}},
+            ValueError,
+            "source expression",
+        ),
+        ({"content_security_policy": {"img-src": "https://a.example/x,b"}}, ValueError, "source"),
         ({"content_security_policy": {"default-src": "'none' 'self'"}}, ValueError, "only"),
         ({"content_security_policy": 5}, TypeError, "content_security_policy"),
         ({"content_security_policy": ""}, ValueError, "no directives"),

@@ -57,7 +57,9 @@ _HOST_SOURCE_RE = re.compile(
     r"(?:[A-Za-z][A-Za-z0-9+.\-]*://)?"
     r"(?:\*|(?:\*\.)?[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*|\[[0-9A-Fa-f:.]+\])"
     r"(?::(?:[0-9]{1,5}|\*))?"
-    r"(?:/[!$&'()*+,;=:@%A-Za-z0-9\-._~/]*)?",
+    # ";" and "," would end the directive or the policy: CSP3 requires them
+    # percent-encoded in a path.
+    r"(?:/[!$&'()*+=:@%A-Za-z0-9\-._~/]*)?",
     re.ASCII,
 )
 _SANDBOX_TOKENS: Final = frozenset(
@@ -70,7 +72,8 @@ _SANDBOX_TOKENS: Final = frozenset(
     }
 )  # fmt: skip
 _TOKEN_RE = re.compile(r"[A-Za-z0-9\-_.]+", re.ASCII)
-_URI_RE = re.compile(r"[!#$%&'()*+,\-./0-9:=?@A-Z\[\]_a-z~]+", re.ASCII)
+# No "," or ";" (they would end the value), no quotes or spaces.
+_URI_RE = re.compile(r"[!#$%&()*+\-./0-9:=?@A-Z\[\]_a-z~]+", re.ASCII)
 # Visible ASCII and spaces: nothing that could end a header line or confuse a parser.
 _HEADER_TEXT_RE = re.compile(r"[\x20-\x7e]*", re.ASCII)
 
