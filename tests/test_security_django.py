@@ -82,3 +82,18 @@ async def test_unknown_host_refused() -> None:
     # (a second Host is refused too); tests/test_security_e2e.py covers ASGI servers.
     assert (await fetch("wsgi", "GET", "/json", host="evil.org")).status_code == 400
     assert (await fetch("wsgi", "GET", "/json", host="api.example.com")).status_code == 200
+
+
+@pytest.mark.parametrize("kind", KINDS)
+async def test_csp_nonce_reaches_the_view(kind: str) -> None:
+    options = {"SecurityHeadersMiddleware": {"csp_nonce": True}}
+    headers = {"host": "testserver"} if kind == "wsgi" else {}
+    with override_settings(
+        MIDDLEWARE=["asgi_kit.contrib.django.SecurityHeadersMiddleware"], ASGI_KIT=options
+    ):
+        if kind == "wsgi":
+            response = await asyncio.to_thread(lambda: Client().get("/json", headers=headers))
+        else:
+            response = await AsyncClient().get("/json")
+    nonce = response.json()["state"]["csp_nonce"]
+    assert f"'nonce-{nonce}'" in response["Content-Security-Policy"]

@@ -1,5 +1,6 @@
 """A small raw-ASGI app behind the guard middleware, for the browser and server tests.
 
+A WebSocket connection is accepted with a ``welcome`` message.
 ``GET /page`` serves an HTML page whose inline script carries the request's
 CSP nonce; ``/submit`` accepts any method (a state-changing endpoint);
 every request that reaches the app is recorded and served on ``GET /hits``
@@ -65,6 +66,12 @@ run().then(() => {
 
 
 async def router(scope: Scope, receive: Receive, send: Send) -> None:
+    if scope["type"] == "websocket":
+        await receive()
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.send", "text": "welcome"})
+        await send({"type": "websocket.close", "code": 1000})
+        return
     if scope["type"] != "http":
         return
     path = scope["path"]
