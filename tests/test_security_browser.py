@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -34,21 +33,14 @@ if CHROMIUM is None:
         "Chromium is not installed (Debian: apt-get install chromium)", allow_module_level=True
     )
 
-from .test_browser import Browser  # noqa: E402  (needs Chromium, checked above)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = Browser()
-    try:
-        yield chromium
-    finally:
-        chromium.close()
+# The browser driver and its fixture (needs Chromium, checked above).
+from .test_browser import Browser, browser  # noqa: E402, F401
 
 
 @pytest.mark.parametrize("live_server", ["uvicorn"], indirect=True)
 def test_cross_site_posts_refused_same_origin_pass(
-    browser: Browser, live_server: LiveServerFactory
+    browser: Browser,  # noqa: F811 (the fixture imported above)
+    live_server: LiveServerFactory,
 ) -> None:
     server = live_server("tests.apps.security_app:app")
     results, _ = browser.run(f"http://localhost:{server.port}/page")
