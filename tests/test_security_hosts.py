@@ -167,6 +167,12 @@ async def test_www_redirect_keeps_scheme_port_path_and_query() -> None:
     assert await host_status(off, "example.com") == 400
 
 
+async def test_exclude_paths_for_health_checks() -> None:
+    middleware = TrustedHostMiddleware(ok, allowed_hosts=["example.com"], exclude_paths=["/health"])
+    assert (await call_http(middleware, path="/health", headers={"host": "10.0.0.7"})).status == 200
+    assert (await call_http(middleware, path="/other", headers={"host": "10.0.0.7"})).status == 400
+
+
 async def test_host_header_names_in_any_case() -> None:
     middleware = TrustedHostMiddleware(ok, allowed_hosts=["example.com"])
     scope_headers = [(b"Host", b"example.com")]

@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Final
 from urllib.parse import quote
 
-from asgi_kit._http import asgi3, refuse_websocket, scope_scheme, send_response
+from asgi_kit._http import PathMatcher, asgi3, refuse_websocket, scope_scheme, send_response
 from asgi_kit.types import AnyASGIApp, Receive, Scope, Send
 
 from ._host import DEFAULT_PORTS, format_host, parse_host
@@ -57,6 +57,8 @@ class TrustedHostMiddleware:
         allowed_hosts: Host patterns (see above); None means ``["*"]``.
         www_redirect: Redirect the bare domain to its ``www.`` host when only
             that is allowed.
+        exclude_paths: Paths (exact or ``/prefix/*``) answered whatever the
+            Host, e.g. a health check probed by IP address.
 
     Raises:
         ValueError: A pattern is malformed (the message names it).
@@ -68,6 +70,8 @@ class TrustedHostMiddleware:
         app: AnyASGIApp,
         allowed_hosts: Iterable[str] | None = ("*",),
         www_redirect: bool = True,
+        *,
+        exclude_paths: Iterable[str] = (),
     ) -> None:
         if not callable(app):
             raise TypeError(f"app must be an ASGI application, got {app!r}")
@@ -87,6 +91,7 @@ class TrustedHostMiddleware:
         self.allowed_hosts: list[str] = []
         self.allow_any = False
         self.www_redirect = www_redirect
+        self.exclude_paths = PathMatcher(exclude_paths, "exclude_paths")
         # host -> ports it may use (None: any port)
         exact: dict[str, set[int] | None] = {}
         wildcards: list[tuple[str, int | None]] = []
@@ -155,7 +160,11 @@ class TrustedHostMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
-        if self.allow_any or (scope_type != "http" and scope_type != "websocket"):
+        if (
+            self.allow_any
+            or (scope_type != "http" and scope_type != "websocket")
+            or (self.exclude_paths and self.exclude_paths(scope["path"]))
+        ):
             await self.app(scope, receive, send)
             return
         raw: bytes | None = None
