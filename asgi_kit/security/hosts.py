@@ -127,7 +127,8 @@ class TrustedHostMiddleware:
                     ports.add(port)
         self._exact = exact
         self._wildcards = tuple(wildcards)
-        self._cache: dict[tuple[bytes, str], tuple[int, str]] = {}
+        # Host value -> decision, one cache per scheme (the default port differs).
+        self._caches: dict[str, dict[bytes, tuple[int, str]]] = {}
 
     def host_allowed(self, host: str, port: int | None, scheme: str = "http") -> bool:
         """Whether a parsed Host (as :func:`parse_host` returns it) is allowed."""
@@ -176,17 +177,18 @@ class TrustedHostMiddleware:
                 raw = value
         else:
             if raw is not None:
-                scheme = scope_scheme(scope)
-                key = (raw, scheme)
-                decision = self._cache.get(key)
+                scheme = scope.get("scheme") or scope_scheme(scope)
+                cache = self._caches.get(scheme)
+                if cache is None:
+                    cache = self._caches.setdefault(scheme, {}) if len(self._caches) < 8 else {}
+                decision = cache.get(raw)
                 if decision is None:
                     decision = self._decide(raw, scheme)
                     if len(raw) <= _MAX_CACHED:
-                        cache = self._cache
                         if len(cache) >= _CACHE_SIZE:
                             with contextlib.suppress(StopIteration, KeyError):
                                 del cache[next(iter(cache))]
-                        cache[key] = decision
+                        cache[raw] = decision
                 if decision[0] == _PASS:
                     await self.app(scope, receive, send)
                     return
