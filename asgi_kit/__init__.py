@@ -11,12 +11,14 @@ from .logging import AccessLogMiddleware, RequestIDMiddleware, get_request_id
 from .metrics import MetricsMiddleware, metrics_app
 from .proxy import ProxyHeadersMiddleware
 from .ratelimit import MemoryBackend, RateLimitMiddleware, RedisBackend, Rule
+from .security import CSRFMiddleware, SecurityHeadersMiddleware, TrustedHostMiddleware
 from .sessions import CookieStore, MemoryStore, RedisStore, SessionMiddleware
 from .tracing import TracingMiddleware
 
 __all__ = [
     "AccessLogMiddleware",
     "CORSMiddleware",
+    "CSRFMiddleware",
     "CompressionMiddleware",
     "CookieStore",
     "MemoryBackend",
@@ -28,8 +30,10 @@ __all__ = [
     "RedisStore",
     "RequestIDMiddleware",
     "Rule",
+    "SecurityHeadersMiddleware",
     "SessionMiddleware",
     "TracingMiddleware",
+    "TrustedHostMiddleware",
     "__version__",
     "get_request_id",
     "metrics_app",

@@ -21,6 +21,7 @@ from asgi_kit import (
     AccessLogMiddleware,
     CompressionMiddleware,
     CORSMiddleware,
+    CSRFMiddleware,
     MemoryStore,
     MetricsMiddleware,
     ProxyHeadersMiddleware,
@@ -28,8 +29,10 @@ from asgi_kit import (
     RedisStore,
     RequestIDMiddleware,
     Rule,
+    SecurityHeadersMiddleware,
     SessionMiddleware,
     TracingMiddleware,
+    TrustedHostMiddleware,
 )
 from asgi_kit.ratelimit import MemoryBackend, RedisBackend
 
@@ -38,6 +41,7 @@ PORT = int(os.environ.get("DEMO_PORT", "8000"))
 REDIS_URL = os.environ.get("REDIS_URL")
 SECRET = os.environ.get("DEMO_SESSION_SECRET", "demo-only-secret-change-me")
 FRONTEND = "http://localhost:5173"
+ORIGINS = [f"http://{HOST}:{PORT}", FRONTEND]
 
 
 def build(app=demo_app):  # type: ignore[no-untyped-def]
@@ -54,14 +58,18 @@ def build(app=demo_app):  # type: ignore[no-untyped-def]
         backend=RedisBackend(REDIS_URL) if REDIS_URL else MemoryBackend(),
         exempt_paths=["/health", "/metrics"],
     )
+    # Cross-site writes only from the front-ends CORS lets read the answers.
+    app = CSRFMiddleware(app, trusted_origins=ORIGINS)
     app = CORSMiddleware(
         app,
-        allow_origins=[f"http://{HOST}:{PORT}", FRONTEND],
+        allow_origins=ORIGINS,
         allow_methods=["GET", "POST", "PUT", "DELETE"],
         allow_headers=["Authorization", "X-Request-ID"],
         allow_credentials=True,
         expose_headers=["X-Request-ID", "Retry-After", "RateLimit-Limit", "RateLimit-Remaining"],
     )
+    app = SecurityHeadersMiddleware(app, content_security_policy={"default-src": "'self'"})
+    app = TrustedHostMiddleware(app, allowed_hosts=[HOST, "localhost", "127.0.0.1", "[::1]"])
     app = MetricsMiddleware(app, metrics_path="/metrics")
     app = AccessLogMiddleware(app, exclude_paths=["/health", "/metrics"])
     app = TracingMiddleware(app, excluded_paths=["/health", "/metrics"])
@@ -86,6 +94,11 @@ URLS = [
         " -H 'Access-Control-Request-Method: PUT'",
     ),
     ("request id", f"curl -si http://{HOST}:{PORT}/health -H 'X-Request-ID: my-id-123'"),
+    (
+        "CSRF refusal",
+        f"curl -si -X PUT http://{HOST}:{PORT}/session -H 'Sec-Fetch-Site: cross-site'",
+    ),
+    ("unknown host", f"curl -si http://{HOST}:{PORT}/ -H 'Host: evil.example'"),
     ("Prometheus metrics", f"curl -s http://{HOST}:{PORT}/metrics"),
     ("WebSocket echo", f"python -m websockets ws://{HOST}:{PORT}/ws"),
 ]

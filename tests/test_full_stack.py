@@ -1,4 +1,4 @@
-"""The demo's full nine-middleware stack, in-process and over a real server."""
+"""The demo's full middleware stack, in-process and over a real server."""
 
 from __future__ import annotations
 
@@ -22,7 +22,25 @@ ORIGIN = full_stack.FRONTEND
 
 @pytest.fixture
 def client() -> httpx.AsyncClient:
-    return asgi_client(full_stack.build())
+    # A host the demo's TrustedHostMiddleware allows.
+    return asgi_client(full_stack.build(), base_url="http://127.0.0.1:8000")
+
+
+async def test_guard_middleware_in_the_demo(client: httpx.AsyncClient) -> None:
+    async with client:
+        page = await client.get("/health")
+        assert page.headers["x-content-type-options"] == "nosniff"
+        assert page.headers["content-security-policy"] == (
+            "default-src 'self'; frame-ancestors 'none'"
+        )
+        forged = await client.put("/session", headers={"Sec-Fetch-Site": "cross-site"})
+        assert forged.status_code == 403
+        assert forged.headers["x-request-id"]
+        trusted = await client.put(
+            "/session", headers={"Sec-Fetch-Site": "same-site", "Origin": ORIGIN}
+        )
+        assert trusted.status_code == 200
+        assert (await client.get("/", headers={"Host": "evil.example"})).status_code == 400
 
 
 async def test_json_is_compressed_and_carries_the_request_id(client: httpx.AsyncClient) -> None:

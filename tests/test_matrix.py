@@ -1,10 +1,12 @@
-"""The framework x server matrix: the full nine-middleware stack, end to end.
+"""The framework x server matrix: the full middleware stack, end to end.
 
 For raw ASGI, Starlette, FastAPI, Litestar and Django (ASGI) under Uvicorn,
 Hypercorn and Daphne, and for Django under WSGI (Django's test client), one
 server start checks: a CORS preflight, a compressed JSON answer, a session
 round trip, a 429 after the limit, a span named after the route template and
-a ``/metrics`` series with the route label.  Along the way it checks that the
+a ``/metrics`` series with the route label, security headers (HSTS once the
+proxy says https), a cross-site POST refused and an unknown Host refused.
+Along the way it checks that the
 stack works together: proxy headers reach the limiter, the traces and the
 access log; the request id and CORS headers are on answers the inner
 middleware give themselves (429, preflight) and on a view's 500.
@@ -106,7 +108,10 @@ class DjangoClient:
         self._client = TestClient(raise_request_exception=False)
 
     def request(self, method: str, path: str, headers: Mapping[str, str] | None = None) -> Answer:
-        response = self._client.generic(method, path, headers=dict(headers or {}))
+        # Django's WSGI test client sends no Host header (real servers do, and
+        # TrustedHostMiddleware refuses a request without one).
+        sent = {"host": "testserver", **(headers or {})}
+        response = self._client.generic(method, path, headers=sent)
         body = response.content  # the matrix's views do not stream
         # Django keeps cookies apart from the headers until the handler sends them.
         items = [*response.headers.items()]
@@ -322,8 +327,45 @@ def check_metrics(client: Client, target: Target, index_bytes: int) -> None:
     assert not [key for key in counts if key[1] in ("/items/42", "/metrics", "/inspect")]
 
 
+PROBE = "/form"
+
+
+def check_security(client: Client) -> None:
+    # A route of its own (GET and POST), so the other checks' counts stay exact.
+    plain = client.request("GET", PROBE)
+    assert plain.status == 200, plain
+    assert plain.header("x-content-type-options") == "nosniff"
+    assert plain.header("x-frame-options") == "DENY"
+    assert plain.header("content-security-policy") == "default-src 'self'; frame-ancestors 'none'"
+    assert plain.header("strict-transport-security") is None
+    # ProxyHeadersMiddleware is outermost: the proxy's https reaches the headers.
+    secure = client.request("GET", PROBE, {"x-forwarded-proto": "https"})
+    assert (secure.header("strict-transport-security") or "").startswith("max-age=31536000")
+
+    forged = client.request(
+        "POST", PROBE, {"sec-fetch-site": "cross-site", "origin": "https://evil.example",
+                             "accept": "application/json"}
+    )  # fmt: skip
+    assert forged.status == 403, forged
+    assert forged.json()["reason"] == "cross-site"
+    # Answered inside the observability and header middleware: both are on it.
+    assert forged.header("x-request-id")
+    assert forged.header("x-frame-options") == "DENY"
+    for headers in (
+        {"sec-fetch-site": "same-origin"},
+        {"sec-fetch-site": "cross-site", "origin": ORIGIN},  # trusted
+        {},  # not a browser
+    ):
+        answer = client.request("POST", PROBE, headers)
+        assert answer.status == 200, (headers, answer)
+        assert answer.json() == {"method": "POST"}
+
+    assert client.request("GET", PROBE, {"host": "evil.example"}).status == 400
+
+
 def check_all(client: Client, target: Target) -> None:
     """Every check, in one app instance (one server start)."""
+    check_security(client)
     check_preflight(client)
     index_bytes = check_compressed_json(client)
     check_session(client)

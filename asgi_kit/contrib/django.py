@@ -47,6 +47,7 @@ from ._django_exchange import AsyncExchange, SyncExchange, build_scope, route_of
 __all__ = [
     "AccessLogMiddleware",
     "CORSMiddleware",
+    "CSRFMiddleware",
     "CompressionMiddleware",
     "DjangoASGIMiddleware",
     "MetricsMiddleware",
@@ -54,8 +55,10 @@ __all__ = [
     "RateLimitMiddleware",
     "RequestIDMiddleware",
     "RouteMiddleware",
+    "SecurityHeadersMiddleware",
     "SessionMiddleware",
     "TracingMiddleware",
+    "TrustedHostMiddleware",
     "asgi_middleware",
 ]
 
@@ -334,3 +337,6 @@ SessionMiddleware = _builtin("sessions", "SessionMiddleware")
 RequestIDMiddleware = _builtin("logging", "RequestIDMiddleware")
 AccessLogMiddleware = _builtin("logging", "AccessLogMiddleware")
 ProxyHeadersMiddleware = _builtin("proxy", "ProxyHeadersMiddleware")
+SecurityHeadersMiddleware = _builtin("security", "SecurityHeadersMiddleware")
+CSRFMiddleware = _builtin("security", "CSRFMiddleware")
+TrustedHostMiddleware = _builtin("security", "TrustedHostMiddleware")

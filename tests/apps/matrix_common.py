@@ -2,7 +2,7 @@
 
 Each ``matrix_<framework>`` module builds the same small app (a JSON answer
 big enough to compress, ``/items/{item_id}``, a session counter, a
-rate-limited route) behind the full nine-middleware stack, applied the way
+rate-limited route) behind the full middleware stack, applied the way
 that framework's users apply middleware, in the order of docs/stack.md.
 
 Each app module installs the OpenTelemetry SDK with an in-memory exporter
@@ -25,13 +25,16 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from asgi_kit import (
     AccessLogMiddleware,
     CORSMiddleware,
+    CSRFMiddleware,
     MetricsMiddleware,
     ProxyHeadersMiddleware,
     RateLimitMiddleware,
     RequestIDMiddleware,
     Rule,
+    SecurityHeadersMiddleware,
     SessionMiddleware,
     TracingMiddleware,
+    TrustedHostMiddleware,
 )
 from asgi_kit.compression import CompressionMiddleware
 
@@ -121,12 +124,15 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "TracingMiddleware": {"excluded_paths": list(QUIET_PATHS)},
     "AccessLogMiddleware": {"logger": access_logger, "exclude_paths": list(QUIET_PATHS)},
     "MetricsMiddleware": {"metrics_path": "/metrics", "exclude_paths": list(QUIET_PATHS)},
+    "TrustedHostMiddleware": {"allowed_hosts": ["127.0.0.1", "localhost", "testserver"]},
+    "SecurityHeadersMiddleware": {"content_security_policy": {"default-src": "'self'"}},
     "CORSMiddleware": {
         "allow_origins": [ORIGIN],
         "allow_methods": ["GET", "POST"],
         "allow_headers": ["x-matrix"],
         "allow_credentials": True,
     },
+    "CSRFMiddleware": {"trusted_origins": [ORIGIN]},
     "RateLimitMiddleware": {"rules": [Rule(f"{LIMIT}/minute", path="/limited")]},
     "SessionMiddleware": {"secret_key": SECRET_KEY},
     "CompressionMiddleware": {"minimum_size": 500},
@@ -139,7 +145,10 @@ ORDER = (
     "TracingMiddleware",
     "AccessLogMiddleware",
     "MetricsMiddleware",
+    "TrustedHostMiddleware",
+    "SecurityHeadersMiddleware",
     "CORSMiddleware",
+    "CSRFMiddleware",
     "RateLimitMiddleware",
     "SessionMiddleware",
     "CompressionMiddleware",
@@ -153,7 +162,10 @@ CLASSES: dict[str, type[Any]] = {
         TracingMiddleware,
         AccessLogMiddleware,
         MetricsMiddleware,
+        TrustedHostMiddleware,
+        SecurityHeadersMiddleware,
         CORSMiddleware,
+        CSRFMiddleware,
         RateLimitMiddleware,
         SessionMiddleware,
         CompressionMiddleware,

@@ -19,6 +19,10 @@ def boom(request: HttpRequest) -> JsonResponse:
     raise RuntimeError("boom")
 
 
+def form(request: HttpRequest) -> JsonResponse:
+    return JsonResponse({"method": request.method})
+
+
 def inspect(request: HttpRequest) -> JsonResponse:
     return JsonResponse(inspect_data())
 
@@ -29,5 +33,6 @@ urlpatterns = [
     path("counter", views.counter),
     path("limited", views.limited),
     path("boom", boom),
+    path("form", form),
     path("inspect", inspect),
 ]

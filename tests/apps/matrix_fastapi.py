@@ -45,6 +45,11 @@ async def boom() -> None:
     raise RuntimeError("boom")
 
 
+@app.api_route("/form", methods=["GET", "POST"])
+async def form(request: Request) -> dict[str, str]:
+    return {"method": request.method}
+
+
 @app.get(INSPECT_PATH)
 async def inspect() -> dict[str, Any]:
     return inspect_data()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Litestar, Request, asgi, get
+from litestar import Litestar, Request, asgi, get, route
 from litestar.middleware import DefineMiddleware
 
 from asgi_kit import MemoryBackend, metrics_app
@@ -54,6 +54,11 @@ async def boom() -> None:
     raise RuntimeError("boom")
 
 
+@route("/form", http_method=["GET", "POST"], status_code=200)
+async def form(request: Request[Any, Any, Any]) -> dict[str, str]:
+    return {"method": request.method}
+
+
 @get(INSPECT_PATH)
 async def inspect() -> dict[str, Any]:
     return inspect_data()
@@ -74,6 +79,6 @@ overrides: dict[str, dict[str, Any]] = {
 
 # Litestar's middleware list is outermost first.
 app = Litestar(
-    route_handlers=[index, item, counter, limited, boom, inspect, metrics],
+    route_handlers=[index, item, counter, limited, boom, form, inspect, metrics],
     middleware=[DefineMiddleware(cls, **options) for cls, options in stack(overrides)],
 )

@@ -36,6 +36,10 @@ async def router(scope: Scope, receive: Receive, send: Send) -> None:
     elif path == "/boom":
         scope["asgi_kit.route"] = "/boom"
         raise RuntimeError("boom")
+    elif path == "/form":
+        # A state-changing form endpoint (GET shows it, POST submits it).
+        scope["asgi_kit.route"] = "/form"
+        await send_json(send, 200, {"method": scope["method"]})
     elif path == "/inspect":
         await send_json(send, 200, inspect_data())
     else:

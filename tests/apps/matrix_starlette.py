@@ -33,6 +33,10 @@ async def boom(request: Request) -> JSONResponse:
     raise RuntimeError("boom")
 
 
+async def form(request: Request) -> JSONResponse:
+    return JSONResponse({"method": request.method})
+
+
 async def inspect(request: Request) -> JSONResponse:
     return JSONResponse(inspect_data())
 
@@ -44,6 +48,7 @@ app = Starlette(
         Route("/counter", counter),
         Route("/limited", limited),
         Route("/boom", boom),
+        Route("/form", form, methods=["GET", "POST"]),
         Route(INSPECT_PATH, inspect),
     ]
 )
