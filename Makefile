@@ -24,9 +24,11 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 demo: $(VENV)/.demo-installed
 	$(BIN)/python examples/full_stack.py
 
-## make test: ruff, mypy --strict and pytest (starts its own redis-server)
+## make test: ruff, mypy --strict and pytest (starts its own redis-server;
+## installs redis-server, chromium and promtool when missing and root)
 test: $(VENV)/.dev-installed
 	bash scripts/ensure-redis.sh
+	bash scripts/ensure-tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict asgi_kit

@@ -34,6 +34,7 @@ import importlib.util
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -416,3 +417,54 @@ def test_stack_order_is_a_list_so_class_names_never_wrap_in_a_narrow_column(site
     html = (site / "stack" / "index.html").read_text()
     names = re.findall(r"<li><strong><code>(\w+)</code></strong>", html)
     assert len(names) == 9 and len(set(names)) == 9, names
+
+
+# --------------------------------------------------------------------------- Prometheus configs
+
+YAML_BLOCK = re.compile(r"^```yaml\n(.*?)^```", re.MULTILINE | re.DOTALL)
+MINIMUM = re.compile(r"Minimum version: Prometheus (\d+)\.(\d+)")
+PROMTOOL = shutil.which("promtool")
+
+
+def _scrape_configs() -> list[tuple[str, tuple[int, int] | None, str]]:
+    found = []
+    for page in DOCS:
+        text = page.read_text()
+        for match in YAML_BLOCK.finditer(text):
+            if "scrape_configs:" not in match.group(1):
+                continue
+            stated = list(MINIMUM.finditer(text, 0, match.start()))
+            minimum = (int(stated[-1][1]), int(stated[-1][2])) if stated else None
+            line = text.count("\n", 0, match.start()) + 2
+            found.append((f"{page.name}:{line}", minimum, match.group(1)))
+    return found
+
+
+def _promtool_version() -> tuple[int, int]:
+    assert PROMTOOL is not None
+    out = subprocess.run([PROMTOOL, "--version"], capture_output=True, text=True, check=True)
+    found = re.search(r"version (\d+)\.(\d+)", out.stdout + out.stderr)
+    assert found, out
+    return int(found[1]), int(found[2])
+
+
+@pytest.mark.parametrize(("where", "minimum", "config"), _scrape_configs(), ids=lambda v: str(v))
+def test_prometheus_scrape_config_passes_promtool(
+    where: str, minimum: tuple[int, int] | None, config: str, tmp_path: Path
+) -> None:
+    """Each scrape config states its minimum Prometheus version, and promtool agrees."""
+    assert minimum is not None, f"{where}: say 'Minimum version: Prometheus X.Y' before it"
+    if PROMTOOL is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("promtool is missing (Debian: apt-get install prometheus)")
+        pytest.skip("promtool is not installed (Debian: apt-get install prometheus)")
+    path = tmp_path / "prometheus.yml"
+    path.write_text(config)
+    done = subprocess.run(
+        [PROMTOOL, "check", "config", str(path)], capture_output=True, text=True, check=False
+    )
+    if _promtool_version() >= minimum:
+        assert done.returncode == 0, f"{where}: {done.stdout}{done.stderr}"
+    else:
+        # Older than the stated minimum: the page says it is refused, and it is.
+        assert done.returncode != 0, f"{where} works on {_promtool_version()}: lower its minimum"
