@@ -468,3 +468,53 @@ def test_prometheus_scrape_config_passes_promtool(
     else:
         # Older than the stated minimum: the page says it is refused, and it is.
         assert done.returncode != 0, f"{where} works on {_promtool_version()}: lower its minimum"
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.mark.parametrize("configured", [False, True], ids=["django-default", "page-logging"])
+def test_django_page_logging_keeps_429s_and_preflights_to_the_access_log(
+    configured: bool,
+) -> None:
+    import logging.config
+
+    from django.test import Client, override_settings
+
+    from tests.apps.django_project import configure
+
+    configure()
+    block = _page_block("docs/django.md", "LOGGING")
+    logger = logging.getLogger("django.request")
+    saved = (logger.level, logger.handlers[:], logger.propagate, logger.disabled)
+    records = _Records()
+    try:
+        if configured:
+            logging.config.dictConfig(_execute(block, block.code)["LOGGING"])
+        logger.addHandler(records)
+        settings = {
+            "MIDDLEWARE": [ADAPTERS + "CORSMiddleware", ADAPTERS + "RateLimitMiddleware"],
+            "ASGI_KIT": {
+                "CORSMiddleware": {"allow_origins": ["https://app.example"]},
+                "RateLimitMiddleware": {"rules": [__import__("asgi_kit").Rule("1/minute")]},
+            },
+            "ROOT_URLCONF": "tests.apps.docs_django_urls",
+        }
+        with override_settings(**settings):
+            client = Client()
+            preflight = {"origin": "https://evil.example", "access-control-request-method": "GET"}
+            assert client.options("/", headers=preflight).status_code == 400
+            assert [client.get("/").status_code for _ in range(2)] == [200, 429]
+    finally:
+        logger.removeHandler(records)
+        logger.setLevel(saved[0])
+        logger.handlers[:] = saved[1]
+        logger.propagate, logger.disabled = saved[2], saved[3]
+    statuses = sorted(getattr(r, "status_code", 0) for r in records.records)
+    assert statuses == ([] if configured else [400, 429])
