@@ -21,8 +21,9 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 ## make demo: serve examples/full_stack.py on http://127.0.0.1:8000
+## (exec: the demo is make's direct child, so Ctrl-C/SIGTERM stop it cleanly)
 demo: $(VENV)/.demo-installed
-	$(BIN)/python examples/full_stack.py
+	exec $(BIN)/python examples/full_stack.py
 
 ## make test: ruff, mypy --strict and pytest (starts its own redis-server;
 ## installs redis-server, chromium and promtool when missing and root)
