@@ -1,4 +1,4 @@
-"""Run an ASGI app in a real server process (Uvicorn, Hypercorn, Daphne).
+"""Run an ASGI app in a real server process (Uvicorn, Hypercorn, Daphne, Granian).
 
 The app is named by import path (``"tests.apps.demo:app"``); the repository
 root and ``examples/`` are on the server's ``PYTHONPATH``.  The server binds a
@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVERS = ("uvicorn", "hypercorn", "daphne")
+SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
 
 
 def free_port() -> int:
@@ -57,6 +57,27 @@ def _command(server: str, target: str, port: int, args: Sequence[str]) -> list[s
         ]
     if server == "daphne":
         return [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", *args, target]
+    if server == "granian":
+        # Granian serves RSGI unless told otherwise; one worker process (it
+        # imports the app there, with the environment and PYTHONPATH given).
+        return [
+            py,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+            *args,
+            target,
+        ]
     raise ValueError(f"unknown server {server!r}; expected one of {SERVERS}")
 
 
