@@ -3,9 +3,9 @@
 Run it with ``make demo`` (or ``python examples/full_stack.py``) and try the
 URLs it prints.  Every middleware the toolkit ships is applied, in the order
 ``docs/stack.md`` recommends, with in-memory backends; set ``REDIS_URL`` to
-keep rate limits and sessions in Redis instead (``pip install
-"asgi-kit[redis]"``).  ``uvicorn full_stack:app --app-dir examples`` serves
-the same app.
+keep rate limits and sessions in Redis instead (the ``demo`` extra has the
+client).  ``uvicorn full_stack:app --app-dir examples --no-proxy-headers``
+serves the same app.
 """
 
 from __future__ import annotations

@@ -50,6 +50,7 @@ import pytest
 import structlog
 
 from ._support.asgi import call_http
+from ._support.logs import RecordingLogger
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -296,17 +297,6 @@ def test_django_page_lists_the_middleware_in_the_stack_order() -> None:
         assert _asgi_kit_order(namespace["MIDDLEWARE"]) == stack_order, page
 
 
-class _Events:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def __getattr__(self, level: str) -> Any:
-        def log(event: str, **fields: Any) -> None:
-            self.events.append({"event": event, "level": level, **fields})
-
-        return log
-
-
 @pytest.mark.parametrize("order", ["documented", "access-log-outside-tracing"])
 def test_django_page_settings_log_trace_ids_and_limit_login(
     order: str, monkeypatch: pytest.MonkeyPatch
@@ -331,7 +321,7 @@ def test_django_page_settings_log_trace_ids_and_limit_login(
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
-    log = _Events()
+    log = RecordingLogger()
     configured = {
         **namespace["ASGI_KIT"],
         "TracingMiddleware": {"tracer_provider": provider},

@@ -30,6 +30,7 @@ from asgi_kit import (
 )
 
 from ._support.asgi import call_http
+from ._support.logs import RecordingLogger
 
 HEADERS = [(b"Content-Type", b"text/plain")]
 START = {"type": "http.response.start", "status": 200, "headers": HEADERS}
@@ -43,20 +44,12 @@ async def raw_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": b"hello"})
 
 
-class Events:
-    def __init__(self) -> None:
-        self.events: list[dict[str, Any]] = []
-
-    def __getattr__(self, level: str) -> Any:
-        return lambda event, **fields: self.events.append({"event": event, **fields})
-
-
 async def test_route_key_names_the_route_for_metrics_spans_and_access_events() -> None:
     exporter = InMemorySpanExporter()
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     registry = CollectorRegistry()
-    log = Events()
+    log = RecordingLogger()
 
     app: Any = CompressionMiddleware(raw_app)
     app = SessionMiddleware(app, secret_key="route-key-test")
