@@ -23,7 +23,7 @@ process with one ``GET /`` and must answer without a 5xx, and a block that
 defines Django settings (``MIDDLEWARE``, ``ASGI_KIT``) gets one request
 through Django's test client with those settings.  Global state a block
 changes (structlog's configuration, the root logger's handlers) is restored
-afterwards.
+afterwards, and a global tracer provider it installs is kept local to it.
 """
 
 from __future__ import annotations
@@ -148,8 +148,16 @@ def otlp_collector() -> Iterator[str]:
 
 
 @pytest.fixture
-def restore_globals() -> Iterator[None]:
-    """Undo what a snippet configures process-wide (logging set-ups do)."""
+def restore_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Undo what a snippet configures process-wide (logging set-ups do).
+
+    The global tracer provider can be set only once per process, so a block
+    that sets one gets it recorded instead (and shut down afterwards).
+    """
+    from opentelemetry import trace
+
+    installed: list[Any] = []
+    monkeypatch.setattr(trace, "set_tracer_provider", installed.append)
     config = structlog.get_config()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
@@ -159,6 +167,8 @@ def restore_globals() -> Iterator[None]:
         structlog.configure(**config)
         root.handlers[:] = handlers
         root.setLevel(level)
+        for provider in installed:
+            getattr(provider, "shutdown", lambda: None)()
 
 
 def _uses_django(code: str) -> bool:
