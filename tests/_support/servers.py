@@ -19,6 +19,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
+_GRANIAN_READY = "Started worker"
 
 
 def free_port() -> int:
@@ -60,6 +61,7 @@ def _command(server: str, target: str, port: int, args: Sequence[str]) -> list[s
     if server == "granian":
         # Granian serves RSGI unless told otherwise; one worker process (it
         # imports the app there, with the environment and PYTHONPATH given).
+        # Info level for its "Started worker" line: see _wait_ready.
         return [
             py,
             "-m",
@@ -73,7 +75,7 @@ def _command(server: str, target: str, port: int, args: Sequence[str]) -> list[s
             "--workers",
             "1",
             "--log-level",
-            "warning",
+            "info",
             "--no-access-log",
             *args,
             target,
@@ -124,15 +126,23 @@ class ServerProcess:
                 )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
+                    pass
             except OSError:
                 time.sleep(0.05)
+                continue
+            # Granian's main process listens before its worker has imported
+            # the app; the worker says when it serves.
+            if self.server != "granian" or _GRANIAN_READY in self.log():
+                return
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.server} did not listen within {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
+        # pread: the server writes through the same open file, so moving its
+        # offset with seek() could make it overwrite what it wrote.
+        fd = self._log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
