@@ -21,12 +21,15 @@ $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	@touch $@
 
 ## make demo: serve examples/full_stack.py on http://127.0.0.1:8000
+## (exec: the demo is make's direct child, so Ctrl-C/SIGTERM stop it cleanly)
 demo: $(VENV)/.demo-installed
-	$(BIN)/python examples/full_stack.py
+	exec $(BIN)/python examples/full_stack.py
 
-## make test: ruff, mypy --strict and pytest (starts its own redis-server)
+## make test: ruff, mypy --strict and pytest (starts its own redis-server;
+## installs redis-server, chromium and promtool when missing and root)
 test: $(VENV)/.dev-installed
 	bash scripts/ensure-redis.sh
+	bash scripts/ensure-tools.sh
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict asgi_kit

@@ -202,8 +202,22 @@ def parse_forwarded(value: str) -> list[dict[str, str] | None]:
             i = _skip_element(value, i)
 
 
+# What an IP address or CIDR network looks like, to refuse a mistyped one
+# (``300.1.1.1``, ``10.0.0.1/8``) instead of keeping it as a literal that
+# can never match.
+_IP_LIKE_RE = re.compile(r"\[?(?:[0-9]+(?:\.[0-9]+){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.%]*)\]?")
+_NETWORK_LIKE_RE = re.compile(r"[0-9A-Fa-f:.]+/[0-9]*")
+
+
 class _Trust:
-    """Precomputed trust set: addresses, networks, ``*`` and ``unix``."""
+    """Precomputed trust set: addresses, networks, literals, ``*`` and ``unix``.
+
+    The entries mean what they mean in Uvicorn's ``--forwarded-allow-ips``:
+    ``"*"`` alone trusts every peer; IP addresses and CIDR networks are
+    compared as addresses; anything else (a host name, a Unix socket path
+    such as ``/run/app.sock`` or ``unix:///run/app.sock``) is a literal,
+    trusted when the peer's or a hop's host is exactly that string.
+    """
 
     def __init__(self, trusted_hosts: str | Iterable[str]) -> None:
         if isinstance(trusted_hosts, str):
@@ -213,34 +227,41 @@ class _Trust:
                 entries = list(trusted_hosts)
             except TypeError:
                 raise TypeError("trusted_hosts must be a str or an iterable of str") from None
-        self.all = False
-        self.unix = False
-        addresses: set[IPAddress] = set()
-        networks: list[IPNetwork] = []
         for entry in entries:
             if not isinstance(entry, str):
                 raise TypeError(f"trusted_hosts: {entry!r} is not a str")
-            entry = entry.strip()
-            if entry == "*":
-                self.all = True
-            elif entry.lower() == "unix":
+        entries = [e.strip() for e in entries if e.strip()]
+        # As in Uvicorn, "*" means everyone only on its own; in a list it is a literal.
+        self.all = entries == ["*"]
+        self.unix = False
+        addresses: set[IPAddress] = set()
+        networks: list[IPNetwork] = []
+        literals: set[str] = set()
+        for entry in entries if not self.all else ():
+            if entry.lower() == "unix":
                 self.unix = True
-            elif "/" in entry:
+                literals.add(entry)
+            elif _NETWORK_LIKE_RE.fullmatch(entry):
                 try:
                     networks.append(ipaddress.ip_network(entry))
                 except ValueError as exc:
                     raise ValueError(f"trusted_hosts: {entry!r} is not a network ({exc})") from None
-            else:
+            elif _IP_LIKE_RE.fullmatch(entry):
                 try:
                     addresses.add(ipaddress.ip_address(entry.strip("[]")))
                 except ValueError:
                     raise ValueError(
-                        f"trusted_hosts: {entry!r} is not an IP address, a CIDR network, "
-                        "'*' or 'unix'"
+                        f"trusted_hosts: {entry!r} looks like an IP address but is not one"
                     ) from None
+            else:
+                literals.add(entry)
+                if entry.startswith(("/", "unix:")):
+                    # A Unix socket: servers report its peers without an address.
+                    self.unix = True
         self.entries = tuple(entries)
         self.addresses = frozenset(addresses)
         self.networks = tuple(networks)
+        self.literals = frozenset(literals)
         self.peer_trusted = lru_cache(maxsize=4096)(self._peer_trusted)
 
     def address_trusted(self, ip: IPAddress) -> bool:
@@ -257,7 +278,7 @@ class _Trust:
         try:
             return self.address_trusted(ipaddress.ip_address(host))
         except ValueError:
-            return self.all
+            return self.all or host in self.literals
 
 
 def _host_text(ip: IPAddress) -> str:
@@ -276,12 +297,16 @@ class ProxyHeadersMiddleware:
 
     Args:
         app: The ASGI application to wrap.
-        trusted_hosts: Peers whose forwarding headers are believed: IP
-            addresses, CIDR networks (``"10.0.0.0/8"``, ``"fd00::/8"``),
-            ``"*"`` (every peer: only when the app is unreachable except
-            through the proxy) and ``"unix"`` (peers on a Unix socket, which
-            servers report as ``scope["client"] = None``).  A comma-separated
-            string is accepted too.  The same list decides which hops of a
+        trusted_hosts: Peers whose forwarding headers are believed, spelled
+            as for Uvicorn's ``--forwarded-allow-ips``: IP addresses, CIDR
+            networks (``"10.0.0.0/8"``, ``"fd00::/8"``), ``"*"`` on its own
+            (every peer: only when the app is unreachable except through
+            the proxy), and literals (a host name, a Unix socket path such as
+            ``"unix:///run/app.sock"`` or ``"/run/app.sock"``) matched
+            exactly against the peer's and the hops' host.  A socket path
+            or ``"unix"`` also trusts peers on a Unix socket, which servers
+            report as ``scope["client"] = None``.  A comma-separated string
+            is accepted too.  The same list decides which hops of a
             forwarding chain are skipped as proxies.
         mode: ``"x-forwarded"`` reads ``X-Forwarded-For`` and
             ``X-Forwarded-Proto`` (and ``X-Forwarded-Host``); ``"forwarded"``
@@ -301,7 +326,8 @@ class ProxyHeadersMiddleware:
 
     The client is the right-most address of the chain that is not a trusted
     proxy (when every hop is trusted, the left-most one).  A hop that is not
-    a literal IP address stops the walk and leaves the client unchanged.
+    a literal IP address, an empty ``X-Forwarded-For`` entry included (as
+    Uvicorn treats it), stops the walk and leaves the client unchanged.
     The scheme comes from the right-most ``X-Forwarded-Proto`` value or from
     the ``proto`` of the chosen ``Forwarded`` element: ``http``/``https``
     (``ws``/``wss`` for WebSocket scopes).
@@ -337,9 +363,12 @@ class ProxyHeadersMiddleware:
 
     def _peer_is_trusted(self, scope: Scope) -> bool:
         client = scope.get("client")
-        host = client[0] if client else None
-        if not host or not isinstance(host, str):
+        if not client:
+            # Servers report Unix-socket peers as None.
             return self._trust.unix or self._trust.all
+        host = client[0]
+        if not host or not isinstance(host, str):
+            return self._trust.all
         return self._trust.peer_trusted(host)
 
     def _pick(self, nodes: list[str]) -> tuple[int, tuple[str, int] | None]:
@@ -348,22 +377,37 @@ class ProxyHeadersMiddleware:
         The client is the first untrusted hop; when every examined hop is
         trusted, the left-most one, unless the chain is longer than
         ``max_hops`` (its origin is then unknown).  A hop that is not an IP
-        address ends the walk without a client; empty hops are skipped.
+        address (garbage, or empty as in ``", , 10.0.0.1"``) ends the walk
+        without a client, unless it is a trusted literal; with ``"*"`` the
+        left-most hop is the client.
         """
         node = self._node
+        trust = self._trust
+        if trust.all:
+            # Every hop is a trusted proxy: the left-most is the client, as in
+            # Uvicorn, whatever the hops in between say.
+            if len(nodes) > self.max_hops:
+                return len(nodes) - self.max_hops, None
+            first = nodes[0]
+            info = node(first) if len(first) <= _MAX_NODE_LENGTH else None
+            return 0, None if info is None else info[0]
         chosen: tuple[str, int] | None = None
         index = len(nodes) - 1
         limit = max(len(nodes) - self.max_hops, 0)
+        literals = trust.literals
         while index >= limit:
             part = nodes[index]
             info = node(part) if len(part) <= _MAX_NODE_LENGTH else None
             if info is None:
-                if part and not part.isspace():
-                    return index, None
-            else:
-                chosen = info[0]
-                if not info[1]:
-                    return index, chosen
+                if literals and part.strip() in literals:
+                    index -= 1  # a trusted proxy named by a literal
+                    continue
+                # An empty hop (as Uvicorn treats it) or garbage: not a trusted
+                # proxy and no address, so the client cannot be known.
+                return index, None
+            chosen = info[0]
+            if not info[1]:
+                return index, chosen
             index -= 1
         if limit > 0:
             return limit, None

@@ -41,7 +41,7 @@ async def raw_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
 app = CompressionMiddleware(
     raw_app,
     minimum_size=500,
-    # Add "zstd" (e.g. ("br", "zstd", "gzip")) after `pip install 'asgi-kit[zstd]'`.
+    # Add "zstd" (e.g. ("br", "zstd", "gzip")) after `pip install '.[zstd]'`.
     encodings=("br", "gzip"),
     brotli_quality=4,
     gzip_level=6,

@@ -3,14 +3,15 @@
 Run it with ``make demo`` (or ``python examples/full_stack.py``) and try the
 URLs it prints.  Every middleware the toolkit ships is applied, in the order
 ``docs/stack.md`` recommends, with in-memory backends; set ``REDIS_URL`` to
-keep rate limits and sessions in Redis instead (``pip install
-"asgi-kit[redis]"``).  ``uvicorn full_stack:app --app-dir examples`` serves
-the same app.
+keep rate limits and sessions in Redis instead (the ``demo`` extra has the
+client).  ``uvicorn full_stack:app --app-dir examples --no-proxy-headers``
+serves the same app.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -79,6 +80,17 @@ def build(app=demo_app):  # type: ignore[no-untyped-def]
 
 app = build()
 
+
+def _python() -> str:
+    """This interpreter, as a path that works from the current directory.
+
+    ``make demo`` runs the virtualenv's Python, which has ``websockets``; a
+    bare ``python`` on the user's PATH may not.
+    """
+    here = os.path.relpath(sys.executable)
+    return here if not here.startswith("..") else sys.executable
+
+
 URLS = [
     ("JSON (brotli/gzip)", f"curl -s --compressed -i http://{HOST}:{PORT}/"),
     ("streamed text", f"curl -sN --compressed http://{HOST}:{PORT}/stream"),
@@ -100,7 +112,7 @@ URLS = [
     ),
     ("unknown host", f"curl -si http://{HOST}:{PORT}/ -H 'Host: evil.example'"),
     ("Prometheus metrics", f"curl -s http://{HOST}:{PORT}/metrics"),
-    ("WebSocket echo", f"python -m websockets ws://{HOST}:{PORT}/ws"),
+    ("WebSocket echo", f"{_python()} -m websockets ws://{HOST}:{PORT}/ws"),
 ]
 
 
@@ -114,8 +126,19 @@ def main() -> None:
     for label, command in URLS:
         print(f"  {label:<20} {command}")
     sys.stdout.flush()
-    # AccessLogMiddleware logs every request: Uvicorn's own access log would repeat it.
-    uvicorn.run(app, host=HOST, port=PORT, log_level="info", proxy_headers=False, access_log=False)
+    # Uvicorn stops gracefully on SIGINT/SIGTERM, then re-raises the signal
+    # with the handlers that were installed before it started: with these,
+    # that ends the demo with status 0 instead of killing it by the signal
+    # (which ``make`` reports as "make: *** [demo] Terminated").
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        # AccessLogMiddleware logs every request: Uvicorn's own access log would repeat it.
+        uvicorn.run(
+            app, host=HOST, port=PORT, log_level="info", proxy_headers=False, access_log=False
+        )
+    except KeyboardInterrupt:  # Ctrl-C, re-raised by Uvicorn after its shutdown
+        pass
+    print("asgi_kit demo stopped.")
 
 
 if __name__ == "__main__":

@@ -66,7 +66,7 @@ def redis_server() -> Iterator[RedisServer]:
 
 @pytest.fixture(params=SERVERS)
 def live_server(request: pytest.FixtureRequest) -> Iterator[LiveServerFactory]:
-    """Start ASGI apps under Uvicorn, Hypercorn and Daphne (one param each).
+    """Start ASGI apps under Uvicorn, Hypercorn, Daphne and Granian (one param each).
 
     ``proc = live_server("module:app")`` returns a running server with
     ``proc.url`` and ``proc.ws_url``; every server started is stopped after

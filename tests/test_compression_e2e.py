@@ -1,4 +1,4 @@
-"""CompressionMiddleware over real sockets under Uvicorn, Hypercorn and Daphne."""
+"""CompressionMiddleware over real sockets under Uvicorn, Hypercorn, Daphne and Granian."""
 
 from __future__ import annotations
 

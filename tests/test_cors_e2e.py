@@ -1,4 +1,4 @@
-"""CORSMiddleware over real sockets under Uvicorn, Hypercorn and Daphne."""
+"""CORSMiddleware over real sockets under Uvicorn, Hypercorn, Daphne and Granian."""
 
 from __future__ import annotations
 

@@ -787,3 +787,61 @@ async def test_stream_closed_before_it_started_stops_the_middleware(kind: str) -
                 break
             await asyncio.sleep(0.01)
     assert tasks and all(t.done() for t in tasks)
+
+
+# --------------------------------------------------------------------------- ASGI_KIT keys
+
+
+@pytest.mark.parametrize(
+    ("key", "hint"),
+    [
+        ("CorsMiddleware", r" \(did you mean 'CORSMiddleware'\?\)"),
+        ("RateLimiter", r" \(did you mean 'RateLimitMiddleware'\?\)"),
+        ("Nothing like it", ""),
+    ],
+)
+def test_a_misspelt_middleware_name_fails_at_start_up(key: str, hint: str) -> None:
+    with (
+        override_settings(
+            MIDDLEWARE=["asgi_kit.contrib.django.RequestIDMiddleware"],
+            ASGI_KIT={key: {"allow_origins": ["https://app.example"]}},
+        ),
+        pytest.raises(
+            ImproperlyConfigured,
+            match=rf"ASGI_KIT: unknown middleware name {key!r}{hint}; known names: .*CORSM",
+        ),
+    ):
+        Client().get("/json")
+
+
+def test_every_adapter_name_is_a_known_key_including_new_ones() -> None:
+    # Adapters defined later (a project's own, another asgi_kit module's) count
+    # without being registered anywhere.
+    fresh = dj.asgi_middleware(mw.AddHeaderMiddleware)
+
+    class Custom(fresh):  # type: ignore[valid-type,misc]
+        settings_key = "CustomHeaders"
+
+    configured = {name: {} for name in NINE}
+    configured["CustomHeaders"] = {"name": "x-custom", "value": "1"}
+    with override_settings(ASGI_KIT=configured):
+        assert Custom(_get_response).asgi_app.name == b"x-custom"  # type: ignore[attr-defined]
+
+
+def test_a_key_read_by_an_adapter_listed_in_middleware_is_known_before_it_is_loaded(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = tmp_path / "late_adapters.py"
+    module.write_text(
+        "from asgi_kit.contrib.django import asgi_middleware\n"
+        "from tests.apps.django_project.mw import AddHeaderMiddleware\n"
+        "class Late(asgi_middleware(AddHeaderMiddleware)):\n"
+        "    settings_key = 'LateHeaders'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "late_adapters", raising=False)
+    with override_settings(
+        MIDDLEWARE=["asgi_kit.contrib.django.RequestIDMiddleware", "late_adapters.Late"],
+        ASGI_KIT={"LateHeaders": {"name": "x-late", "value": "1"}},
+    ):
+        assert "LateHeaders" in dj._known_settings_keys()

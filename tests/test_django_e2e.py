@@ -1,7 +1,7 @@
 """The Django adapters over real sockets.
 
 ``get_asgi_application()`` (with the test project's MIDDLEWARE adapters, and
-wrapped directly with ASGI middleware) under Uvicorn, Hypercorn and Daphne;
+wrapped directly with ASGI middleware) under Uvicorn, Hypercorn, Daphne and Granian;
 Django's WSGI application under the stdlib's WSGI server.
 """
 

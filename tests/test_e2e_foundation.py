@@ -1,4 +1,4 @@
-"""The demo stack over real sockets under Uvicorn, Hypercorn and Daphne."""
+"""The demo stack over real sockets under Uvicorn, Hypercorn, Daphne and Granian."""
 
 from __future__ import annotations
 

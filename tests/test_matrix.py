@@ -1,7 +1,7 @@
 """The framework x server matrix: the full middleware stack, end to end.
 
 For raw ASGI, Starlette, FastAPI, Litestar and Django (ASGI) under Uvicorn,
-Hypercorn and Daphne, and for Django under WSGI (Django's test client), one
+Hypercorn, Daphne and Granian, and for Django under WSGI (Django's test client), one
 server start checks: a CORS preflight, a compressed JSON answer, a session
 round trip, a 429 after the limit, a span named after the route template and
 a ``/metrics`` series with the route label, security headers (HSTS once the

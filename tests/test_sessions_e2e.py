@@ -1,4 +1,4 @@
-"""Log-in / log-out round trips over real sockets under Uvicorn, Hypercorn and Daphne."""
+"""Log-in / log-out round trips over real sockets under Uvicorn, Hypercorn, Daphne and Granian."""
 
 from __future__ import annotations
 

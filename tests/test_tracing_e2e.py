@@ -1,4 +1,4 @@
-"""TracingMiddleware over real sockets under Uvicorn, Hypercorn and Daphne."""
+"""TracingMiddleware over real sockets under Uvicorn, Hypercorn, Daphne and Granian."""
 
 from __future__ import annotations
 

@@ -134,6 +134,7 @@ class DjangoASGIMiddleware:
                 f"settings.{SETTING} must be a dict of middleware name to options, "
                 f"not {type(configured).__name__}"
             )
+        _check_setting_keys(configured)
         entry = configured.get(key)
         if entry is None:
             return options
@@ -234,6 +235,50 @@ def _publish_route(request: Any, scope: Any) -> None:
         route = route_of(request, scope)
         if route is not None:
             scope[ROUTE_KEY] = route
+
+
+def _known_settings_keys() -> set[str]:
+    """Every ``settings_key`` an adapter reads: each adapter class defined so far.
+
+    The classes listed in ``MIDDLEWARE`` are imported first, so that an adapter
+    defined in the project's own module counts even when Django has not loaded
+    it yet (Django builds the innermost middleware first).
+    """
+    for path in getattr(settings, "MIDDLEWARE", None) or ():
+        if isinstance(path, str):
+            try:
+                import_string(path)
+            except Exception:  # Django reports a bad entry itself, in its own words
+                continue
+    keys: set[str] = set()
+    pending: list[type[DjangoASGIMiddleware]] = [DjangoASGIMiddleware]
+    while pending:
+        cls = pending.pop()
+        pending.extend(cls.__subclasses__())
+        if isinstance(cls.settings_key, str):
+            keys.add(cls.settings_key)
+    return keys
+
+
+def _check_setting_keys(configured: Mapping[Any, Any]) -> None:
+    """Refuse an ``ASGI_KIT`` key no adapter reads: a misspelt name would be ignored."""
+    known: set[str] | None = None
+    for key in configured:
+        if known is None:
+            known = _known_settings_keys()
+        if key in known:
+            continue
+        if not isinstance(key, str):
+            raise ImproperlyConfigured(
+                f"settings.{SETTING}: keys must be middleware names (str), got {key!r}"
+            )
+        by_lower = {name.lower(): name for name in known}
+        close = difflib.get_close_matches(key.lower(), list(by_lower), n=1)
+        hint = f" (did you mean {by_lower[close[0]]!r}?)" if close else ""
+        raise ImproperlyConfigured(
+            f"settings.{SETTING}: unknown middleware name {key!r}{hint}; "
+            f"known names: {', '.join(sorted(known))}"
+        )
 
 
 def _check_options(

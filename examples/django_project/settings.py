@@ -54,3 +54,11 @@ ASGI_KIT = {
         "https_only": False,
     },
 }
+
+# AccessLogMiddleware logs every request, 429s and refused preflights
+# included: keep Django's own django.request lines for 5xx only.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "loggers": {"django.request": {"level": "ERROR"}},
+}

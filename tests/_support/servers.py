@@ -1,4 +1,4 @@
-"""Run an ASGI app in a real server process (Uvicorn, Hypercorn, Daphne).
+"""Run an ASGI app in a real server process (Uvicorn, Hypercorn, Daphne, Granian).
 
 The app is named by import path (``"tests.apps.demo:app"``); the repository
 root and ``examples/`` are on the server's ``PYTHONPATH``.  The server binds a
@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-SERVERS = ("uvicorn", "hypercorn", "daphne")
+SERVERS = ("uvicorn", "hypercorn", "daphne", "granian")
+_GRANIAN_READY = "Started worker"
 
 
 def free_port() -> int:
@@ -57,6 +58,28 @@ def _command(server: str, target: str, port: int, args: Sequence[str]) -> list[s
         ]
     if server == "daphne":
         return [py, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "-v", "0", *args, target]
+    if server == "granian":
+        # Granian serves RSGI unless told otherwise; one worker process (it
+        # imports the app there, with the environment and PYTHONPATH given).
+        # Info level for its "Started worker" line: see _wait_ready.
+        return [
+            py,
+            "-m",
+            "granian",
+            "--interface",
+            "asgi",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+            "--log-level",
+            "info",
+            "--no-access-log",
+            *args,
+            target,
+        ]
     raise ValueError(f"unknown server {server!r}; expected one of {SERVERS}")
 
 
@@ -103,15 +126,23 @@ class ServerProcess:
                 )
             try:
                 with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
-                    return
+                    pass
             except OSError:
                 time.sleep(0.05)
+                continue
+            # Granian's main process listens before its worker has imported
+            # the app; the worker says when it serves.
+            if self.server != "granian" or _GRANIAN_READY in self.log():
+                return
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError(f"{self.server} did not listen within {timeout}s:\n{self.log()}")
 
     def log(self) -> str:
-        self._log.seek(0)
-        return self._log.read().decode(errors="replace")
+        # pread: the server writes through the same open file, so moving its
+        # offset with seek() could make it overwrite what it wrote.
+        fd = self._log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def stop(self) -> None:
         if self.proc.poll() is None:
