@@ -7,6 +7,7 @@ Django, Litestar, Quart ...) with no framework dependency.
 from ._version import __version__
 from .compression import CompressionMiddleware
 from .cors import CORSMiddleware
+from .limits import RequestLimitsMiddleware
 from .logging import AccessLogMiddleware, RequestIDMiddleware, get_request_id
 from .metrics import MetricsMiddleware, metrics_app
 from .proxy import ProxyHeadersMiddleware
@@ -27,6 +28,7 @@ __all__ = [
     "RedisBackend",
     "RedisStore",
     "RequestIDMiddleware",
+    "RequestLimitsMiddleware",
     "Rule",
     "SessionMiddleware",
     "TracingMiddleware",

@@ -53,6 +53,7 @@ __all__ = [
     "ProxyHeadersMiddleware",
     "RateLimitMiddleware",
     "RequestIDMiddleware",
+    "RequestLimitsMiddleware",
     "RouteMiddleware",
     "SessionMiddleware",
     "TracingMiddleware",
@@ -334,3 +335,4 @@ SessionMiddleware = _builtin("sessions", "SessionMiddleware")
 RequestIDMiddleware = _builtin("logging", "RequestIDMiddleware")
 AccessLogMiddleware = _builtin("logging", "AccessLogMiddleware")
 ProxyHeadersMiddleware = _builtin("proxy", "ProxyHeadersMiddleware")
+RequestLimitsMiddleware = _builtin("limits", "RequestLimitsMiddleware")
