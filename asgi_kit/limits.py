@@ -52,6 +52,8 @@ _MAX_DIGITS = 18
 _HUGE = 10**18
 
 _DISCONNECT: Message = {"type": "http.disconnect"}
+# HTTP versions whose request has no body without Content-Length or Transfer-Encoding.
+_FRAMED = frozenset(("1.0", "1.1"))
 
 _BODY_400 = b'{"detail":"Malformed Content-Length header"}'
 _BODY_413 = b'{"detail":"Request body too large"}'
@@ -193,42 +195,42 @@ def _collector_for(registry: CollectorRegistry) -> _Metrics:
     return collector
 
 
-class _Deadline:
-    """Cancels the request's own task at a deadline, and knows whether it did.
+class _Deadlines:
+    """Deadlines of one duration on one event loop, served by a single loop timer.
 
-    ``asyncio.timeout`` does this from Python 3.11 on; this is the same idea
-    for 3.10 as well, re-armed cheaply (one timer handle) as chunks go out.
+    Every request gets the same duration, so arrival order is deadline order:
+    an insertion-ordered dict is the queue, a request leaves it in O(1) when
+    its response starts, and one timer at the oldest deadline serves them
+    all (a timer handle per request would cost more than the rest of the
+    middleware put together).
     """
 
-    __slots__ = ("_handle", "_task", "fired", "loop")
+    __slots__ = ("duration", "entries", "handle", "loop")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, task: asyncio.Task[Any]) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, duration: float) -> None:
         self.loop = loop
-        self._task = task
-        self._handle: asyncio.TimerHandle | None = None
-        self.fired = False
+        self.duration = duration
+        self.entries: dict[_Exchange, float] = {}
+        self.handle: asyncio.TimerHandle | None = None
 
-    def arm(self, when: float | None) -> None:
-        """Fire at loop time ``when``; None disarms."""
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
-        if when is not None and not self.fired:
-            self._handle = self.loop.call_at(when, self._fire)
+    def add(self, exchange: _Exchange) -> None:
+        when = self.loop.time() + self.duration
+        self.entries[exchange] = when
+        if self.handle is None:
+            self.handle = self.loop.call_at(when, self._sweep)
 
-    def _fire(self) -> None:
-        self._handle = None
-        self.fired = True
-        self._task.cancel()
-
-    def settle(self) -> bool:
-        """Disarm; True when our cancellation was the only one the task got."""
-        self.arm(None)
-        if not self.fired:
-            return False
-        uncancel = getattr(self._task, "uncancel", None)  # Python 3.11+
-        # Another cancel on top of ours (server shutdown) must still propagate.
-        return uncancel is None or uncancel() == 0
+    def _sweep(self) -> None:
+        self.handle = None
+        now = self.loop.time()
+        expired: list[_Exchange] = []
+        for exchange, when in self.entries.items():
+            if when > now:
+                self.handle = self.loop.call_at(when, self._sweep)
+                break
+            expired.append(exchange)
+        for exchange in expired:
+            del self.entries[exchange]
+            exchange.expire()
 
 
 class _Exchange:
@@ -238,28 +240,31 @@ class _Exchange:
         "_receive",
         "_send",
         "answered",
+        "fired",
         "idle",
         "limit",
         "over",
         "scope",
         "started",
-        "timer",
+        "task",
+        "timed",
         "total",
     )
 
-    def __init__(
-        self, scope: Scope, receive: Receive, send: Send, limit: int | None, idle: float | None
-    ) -> None:
+    def __init__(self, scope: Scope, receive: Receive, send: Send, limit: int | None) -> None:
         self.scope = scope
         self._receive = receive
         self._send = send
         self.limit = limit
-        self.idle = idle
         self.total = 0
         self.started = False
         self.answered = False
         self.over = False
-        self.timer: _Deadline | None = None
+        self.fired = False
+        #: The deadlines this request is in now (time to first byte, then idle).
+        self.timed: _Deadlines | None = None
+        self.idle: _Deadlines | None = None
+        self.task: asyncio.Task[Any] | None = None
 
     async def receive(self) -> Message:
         if self.over:
@@ -286,22 +291,45 @@ class _Exchange:
         if not self.started:
             if message["type"] == "http.response.start":
                 self.started = True
-                if self.timer is not None:
-                    self._rearm()
-        elif self.idle is not None and self.timer is not None:
-            self._rearm()
+                timed = self.timed
+                if timed is not None:
+                    timed.entries.pop(self, None)
+                    self.timed = None
+                idle = self.idle
+                if idle is not None:
+                    idle.add(self)
+                    self.timed = idle
+        elif self.timed is not None and self.timed.entries.pop(self, None) is not None:
+            self.timed.add(self)  # idle deadline: back of the queue, with a fresh deadline
         await self._send(message)
 
-    def _rearm(self, off: bool = False) -> None:
-        timer = self.timer
-        if timer is not None:
-            idle = self.idle
-            timer.arm(None if off or idle is None else timer.loop.time() + idle)
+    def disarm(self) -> None:
+        timed = self.timed
+        if timed is not None:
+            timed.entries.pop(self, None)
+            self.timed = None
+
+    def expire(self) -> None:
+        self.fired = True
+        self.timed = None
+        assert self.task is not None
+        self.task.cancel()
+
+    def settle(self) -> bool:
+        """Stop the clock; True when our cancellation was the only one the task got."""
+        self.disarm()
+        self.idle = None
+        if not self.fired:
+            return False
+        uncancel = getattr(self.task, "uncancel", None)  # Python 3.11+
+        # Another cancel on top of ours (server shutdown) must still propagate.
+        return uncancel is None or uncancel() == 0
 
     async def answer(self, refusal: _Refusal) -> None:
         self.started = True
         self.answered = True
-        self._rearm(off=True)
+        self.disarm()
+        self.idle = None
         await refusal.send(self._send)
 
 
@@ -438,6 +466,9 @@ class RequestLimitsMiddleware:
         self._limits_body = self.max_body_size is not None or bool(self._path_limits)
         self._watch = self.timeout is not None or self.idle_timeout is not None
 
+        self._timers: (
+            tuple[asyncio.AbstractEventLoop, _Deadlines | None, _Deadlines | None] | None
+        ) = None
         self._active = 0
         self._queue: deque[asyncio.Future[bool]] = deque()
         self._shed = {"queue_full": 0, "queue_timeout": 0}
@@ -532,14 +563,29 @@ class RequestLimitsMiddleware:
             if self._limits_body:
                 limit = self.body_limit(scope["path"]) if self._path_limits else self.max_body_size
                 if limit is not None:
-                    values = [
-                        v
-                        for k, v in scope["headers"]
-                        if len(k) == 14
-                        and (k == b"content-length" or k.lower() == b"content-length")
-                    ]
-                    if values:
-                        length = parse_content_length(values)
+                    declared: bytes | None = None
+                    more: list[bytes] | None = None  # further Content-Length values, rare
+                    chunked = False
+                    for key, value in scope["headers"]:
+                        n = len(key)
+                        if n == 14:
+                            if key == b"content-length" or key.lower() == b"content-length":
+                                if declared is None:
+                                    declared = value
+                                elif more is None:
+                                    more = [declared, value]
+                                else:
+                                    more.append(value)
+                        elif n == 17 and (
+                            key == b"transfer-encoding" or key.lower() == b"transfer-encoding"
+                        ):
+                            chunked = True
+                    if declared is not None:
+                        length: int | None
+                        if more is None and declared.isdigit() and len(declared) <= _MAX_DIGITS:
+                            length = int(declared)  # the usual case, one plain value
+                        else:
+                            length = parse_content_length(more or (declared,))
                         if length == MALFORMED:
                             _refused(_REFUSE_400, _fields(scope))
                             await _REFUSE_400.send(send)
@@ -550,7 +596,11 @@ class RequestLimitsMiddleware:
                             )
                             await _REFUSE_413.send(send)
                             return
-                        # The server frames the body by Content-Length: it cannot grow past it.
+                    if chunked:
+                        pass  # the body's size is unknown until it has been read: count it
+                    elif declared is not None or scope.get("http_version") in _FRAMED:
+                        # The server frames the body by Content-Length and HTTP/1.x
+                        # has no body without it or Transfer-Encoding: no counting.
                         limit = None
             if self.max_concurrency is None:
                 await self._run(scope, receive, send, limit)
@@ -584,11 +634,21 @@ class RequestLimitsMiddleware:
         else:
             await self.app(scope, receive, send)
 
+    def _new_timers(
+        self, loop: asyncio.AbstractEventLoop
+    ) -> tuple[asyncio.AbstractEventLoop, _Deadlines | None, _Deadlines | None]:
+        first = None if self.timeout is None else _Deadlines(loop, self.timeout)
+        idle = None if self.idle_timeout is None else _Deadlines(loop, self.idle_timeout)
+        # One event loop per process in practice; another one (tests, a
+        # background loop) simply gets its own queues.
+        self._timers = (loop, first, idle)
+        return self._timers
+
     async def _run(self, scope: Scope, receive: Receive, send: Send, limit: int | None) -> None:
         if limit is None and not self._watch:
             await self.app(scope, receive, send)
             return
-        exchange = _Exchange(scope, receive, send, limit, self.idle_timeout)
+        exchange = _Exchange(scope, receive, send, limit)
         if not self._watch:
             try:
                 await self.app(scope, exchange.receive, exchange.send)
@@ -600,28 +660,31 @@ class RequestLimitsMiddleware:
             return
         # The app runs in this very task: cancelling it runs its finally blocks
         # before we answer, and no task is left behind.
-        task = asyncio.current_task()
-        assert task is not None
         loop = asyncio.get_running_loop()
-        timer = _Deadline(loop, task)
-        exchange.timer = timer
-        if self.timeout is not None:
-            timer.arm(loop.time() + self.timeout)
+        timers = self._timers
+        if timers is None or timers[0] is not loop:
+            timers = self._new_timers(loop)
+        first = timers[1]
+        exchange.task = asyncio.current_task()
+        exchange.idle = timers[2]
+        if first is not None:
+            exchange.timed = first
+            when = loop.time() + first.duration
+            first.entries[exchange] = when
+            if first.handle is None:
+                first.handle = loop.call_at(when, first._sweep)
         try:
             await self.app(scope, exchange.receive, exchange.send)
         except asyncio.CancelledError:
-            exchange.timer = None
-            if not timer.settle():
+            if not exchange.settle():
                 raise  # not (only) our deadline: the cancellation goes on
         except BaseException as exc:
-            exchange.timer = None
-            timer.settle()
+            exchange.settle()
             if exchange.over and isinstance(exc, Exception):
                 return  # the app failed on the disconnect we handed it: answered and logged
             raise
         else:
-            exchange.timer = None
-            if not timer.settle():
+            if not exchange.settle():
                 return
         if not exchange.started:
             # Also when the app swallowed the cancellation and returned.

@@ -22,6 +22,7 @@ from ._support.asgi import call_http, http_scope, websocket, websocket_scope
 HEADERS = [(b"Content-Type", b"text/plain"), (b"Content-Length", b"2")]
 START = {"type": "http.response.start", "status": 200, "headers": HEADERS}
 OK = {"type": "http.response.body", "body": b"ok", "more_body": False}
+CHUNKED = [("Transfer-Encoding", "chunked")]
 
 
 async def ok_app(scope: Scope, receive: Receive, send: Send) -> None:
@@ -207,7 +208,7 @@ async def test_streamed_body_crossing_the_limit_gets_413_and_the_app_a_disconnec
         if message["type"] == "http.response.start":
             sent_before_413.append(app.seen)
 
-    response = await call_http(mw, "POST", "/upload", body=chunks, on_send=on_send)
+    response = await call_http(mw, "POST", "/upload", headers=CHUNKED, body=chunks, on_send=on_send)
     assert response.status == 413
     assert detail(response) == "Request body too large"
     # The client got its answer while the app was still reading.
@@ -230,10 +231,35 @@ async def test_streamed_body_crossing_after_the_response_started_disconnects() -
                 break
         await send({"type": "http.response.body", "body": b"ok"})
 
-    response = await call_http(limits(echo, max_body_size=15), "POST", "/", body=[b"x" * 10] * 3)
+    response = await call_http(
+        limits(echo, max_body_size=15), "POST", "/", headers=CHUNKED, body=[b"x" * 10] * 3
+    )
     assert response.status == 200
     assert response.body == b"ok"
     assert [m["type"] for m in seen] == ["http.request", "http.disconnect"]
+
+
+@pytest.mark.parametrize(
+    ("http_version", "headers", "status"),
+    [
+        ("2", [], 413),  # HTTP/2 streams a body without Content-Length
+        ("3", [], 413),
+        ("1.1", CHUNKED, 413),
+        ("1.1", [("transfer-encoding", "gzip, chunked")], 413),
+        # HTTP/1.1 without Content-Length or Transfer-Encoding has no body: the
+        # server never delivers one, so it is not counted.
+        ("1.1", [], 200),
+    ],
+)
+async def test_which_bodies_are_counted(
+    http_version: str, headers: list[tuple[str, str]], status: int
+) -> None:
+    app = BodyReader()
+    mw = limits(app, max_body_size=5)
+    response = await call_http(
+        mw, "POST", "/", headers=headers, body=[b"x" * 4] * 3, http_version=http_version
+    )
+    assert response.status == status
 
 
 async def test_streamed_body_under_the_limit_is_untouched() -> None:
@@ -633,5 +659,27 @@ async def test_an_app_failing_on_the_disconnect_is_not_a_second_error(
         await send(OK)
 
     mw = limits(strict, max_body_size=5, timeout=timeout)
-    response = await call_http(mw, "POST", "/", body=[b"x" * 4] * 3)
+    response = await call_http(mw, "POST", "/", body=[b"x" * 4] * 3, http_version="2")
     assert response.status == 413
+
+
+async def test_one_timer_serves_many_requests_each_on_its_own_deadline() -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.sleep(float(scope["path"][1:]))
+        await send(START)
+        await send(OK)
+
+    mw = limits(app, timeout=0.2)
+
+    async def later(delay: float, path: str) -> int:
+        await asyncio.sleep(delay)
+        return (await call_http(mw, "GET", path)).status
+
+    statuses = await asyncio.gather(
+        later(0, "/0.01"), later(0, "/5"), later(0.1, "/0.15"), later(0.1, "/5"), later(0.15, "/0")
+    )
+    assert statuses == [200, 504, 200, 504, 200]
+    timers = mw._timers
+    assert timers is not None and timers[1] is not None
+    assert timers[1].entries == {}
+    assert timers[1].handle is None
