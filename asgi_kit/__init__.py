@@ -6,6 +6,7 @@ Django, Litestar, Quart ...) with no framework dependency.
 
 from ._version import __version__
 from .compression import CompressionMiddleware
+from .conditional import ConditionalGetMiddleware
 from .cors import CORSMiddleware
 from .limits import RequestLimitsMiddleware
 from .logging import AccessLogMiddleware, RequestIDMiddleware, get_request_id
@@ -19,6 +20,7 @@ __all__ = [
     "AccessLogMiddleware",
     "CORSMiddleware",
     "CompressionMiddleware",
+    "ConditionalGetMiddleware",
     "CookieStore",
     "MemoryBackend",
     "MemoryStore",

@@ -48,6 +48,7 @@ __all__ = [
     "AccessLogMiddleware",
     "CORSMiddleware",
     "CompressionMiddleware",
+    "ConditionalGetMiddleware",
     "DjangoASGIMiddleware",
     "MetricsMiddleware",
     "ProxyHeadersMiddleware",
@@ -336,3 +337,4 @@ RequestIDMiddleware = _builtin("logging", "RequestIDMiddleware")
 AccessLogMiddleware = _builtin("logging", "AccessLogMiddleware")
 ProxyHeadersMiddleware = _builtin("proxy", "ProxyHeadersMiddleware")
 RequestLimitsMiddleware = _builtin("limits", "RequestLimitsMiddleware")
+ConditionalGetMiddleware = _builtin("conditional", "ConditionalGetMiddleware")
