@@ -5,6 +5,7 @@ from __future__ import annotations
 import calendar
 import email.utils
 import gzip
+import sys
 import time
 from hashlib import blake2b
 from typing import Any
@@ -570,3 +571,26 @@ async def test_app_etag_with_compression_in_either_order(order: str) -> None:
             stack, "GET", "/", headers=_gzip_accepting(**{"if-none-match": sent})
         )
         assert again.status == 304, sent
+
+
+# --------------------------------------------------------------------------- hashes
+
+
+async def test_xxh3_tags_on_request() -> None:
+    import xxhash
+
+    mw = cond(etag_hash="xxh3")
+    response = await call_http(mw, "GET", "/")
+    assert response.header("etag") == f'"{xxhash.xxh3_128_hexdigest(BODY)}"'
+    again = await call_http(mw, "GET", "/", headers={"if-none-match": response.header("etag")})
+    assert again.status == 304
+
+
+def test_etag_hash_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValueError, match="etag_hash"):
+        cond(etag_hash="md5")
+    with pytest.raises(TypeError, match="etag_hash"):
+        cond(etag_hash=None)
+    monkeypatch.setitem(sys.modules, "xxhash", None)  # not installed
+    with pytest.raises(ValueError, match="xxhash"):
+        cond(etag_hash="xxh3")
