@@ -8,6 +8,8 @@ import logging
 from typing import Any
 
 import pytest
+import structlog
+import structlog.testing
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from prometheus_client import CollectorRegistry, Gauge
@@ -581,21 +583,41 @@ def test_a_clashing_metric_name_is_a_clear_error() -> None:
         RequestLimitsMiddleware(ok_app, registry=reg)
 
 
-async def test_every_refusal_is_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+async def _three_refusals() -> None:
     async def slow(scope: Scope, receive: Receive, send: Send) -> None:
         await asyncio.sleep(30)
 
-    caplog.set_level(logging.WARNING, logger="asgi_kit.limits")
     mw = limits(slow, max_body_size=5, timeout=0.02)
     await call_http(mw, "POST", "/a", headers={"content-length": "9"})
     await call_http(mw, "POST", "/b", headers={"content-length": "x"})
     await call_http(mw, "GET", "/c")
+
+
+EXPECTED_REFUSALS = [
+    (413, "body_too_large", "/a"),
+    (400, "malformed_content_length", "/b"),
+    (504, "timeout", "/c"),
+]
+
+
+async def test_every_refusal_is_logged_once_through_stdlib_logging(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(structlog, "is_configured", lambda: False)
+    caplog.set_level(logging.WARNING, logger="asgi_kit.limits")
+    await _three_refusals()
     records = [r for r in caplog.records if r.name == "asgi_kit.limits"]
-    assert [(r.status, r.reason, r.path) for r in records] == [  # type: ignore[attr-defined]
-        (413, "body_too_large", "/a"),
-        (400, "malformed_content_length", "/b"),
-        (504, "timeout", "/c"),
-    ]
+    got = [(r.status, r.reason, r.path) for r in records]  # type: ignore[attr-defined]
+    assert got == EXPECTED_REFUSALS
+    assert all(r.levelno == logging.WARNING for r in records)
+
+
+async def test_every_refusal_is_one_structlog_event() -> None:
+    with structlog.testing.capture_logs() as events:
+        await _three_refusals()
+    assert [(e["status"], e["reason"], e["path"]) for e in events] == EXPECTED_REFUSALS
+    assert {e["event"] for e in events} == {"request refused"}
+    assert {e["log_level"] for e in events} == {"warning"}
 
 
 async def test_refusal_messages_are_fresh_each_time() -> None:

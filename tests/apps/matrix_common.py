@@ -2,7 +2,7 @@
 
 Each ``matrix_<framework>`` module builds the same small app (a JSON answer
 big enough to compress, ``/items/{item_id}``, a session counter, a
-rate-limited route) behind the full nine-middleware stack, applied the way
+rate-limited route) behind the full eleven-middleware stack, applied the way
 that framework's users apply middleware, in the order of docs/stack.md.
 
 Each app module installs the OpenTelemetry SDK with an in-memory exporter
@@ -24,11 +24,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from asgi_kit import (
     AccessLogMiddleware,
+    ConditionalGetMiddleware,
     CORSMiddleware,
     MetricsMiddleware,
     ProxyHeadersMiddleware,
     RateLimitMiddleware,
     RequestIDMiddleware,
+    RequestLimitsMiddleware,
     Rule,
     SessionMiddleware,
     TracingMiddleware,
@@ -39,6 +41,8 @@ ORIGIN = "https://app.example"
 SECRET_KEY = "matrix-secret-key-not-for-production"
 LIMIT = 3
 INSPECT_PATH = "/inspect"
+#: RequestLimitsMiddleware's body limit in the matrix.
+MAX_BODY = 64 * 1024
 QUIET_PATHS = ("/metrics", INSPECT_PATH)
 
 
@@ -127,9 +131,18 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "allow_headers": ["x-matrix"],
         "allow_credentials": True,
     },
+    "RequestLimitsMiddleware": {
+        "max_body_size": MAX_BODY,
+        "timeout": 10,
+        "max_concurrency": 50,
+        "max_queue": 100,
+        "queue_timeout": 5,
+        "exclude_paths": list(QUIET_PATHS),
+    },
     "RateLimitMiddleware": {"rules": [Rule(f"{LIMIT}/minute", path="/limited")]},
     "SessionMiddleware": {"secret_key": SECRET_KEY},
     "CompressionMiddleware": {"minimum_size": 500},
+    "ConditionalGetMiddleware": {},
 }
 
 # Outermost first (docs/stack.md); wrapping and add_middleware go in reverse.
@@ -140,8 +153,10 @@ ORDER = (
     "AccessLogMiddleware",
     "MetricsMiddleware",
     "CORSMiddleware",
+    "RequestLimitsMiddleware",
     "RateLimitMiddleware",
     "SessionMiddleware",
+    "ConditionalGetMiddleware",
     "CompressionMiddleware",
 )
 
@@ -154,8 +169,10 @@ CLASSES: dict[str, type[Any]] = {
         AccessLogMiddleware,
         MetricsMiddleware,
         CORSMiddleware,
+        RequestLimitsMiddleware,
         RateLimitMiddleware,
         SessionMiddleware,
+        ConditionalGetMiddleware,
         CompressionMiddleware,
     )
 }

@@ -1,4 +1,4 @@
-"""Django settings of the matrix: the example project's views, the nine adapters in MIDDLEWARE."""
+"""Django settings of the matrix: the example project's views, the eleven adapters in MIDDLEWARE."""
 
 from __future__ import annotations
 
