@@ -531,7 +531,11 @@ class RequestLimitsMiddleware:
                 return
         self._active -= 1
 
-    async def _shed_request(self, reason: str, scope: Scope, receive: Receive, send: Send) -> None:
+    async def _queue_or_shed(self, scope: Scope, receive: Receive, send: Send) -> bool:
+        """Wait in the queue for a slot (True), or answer 503 (False)."""
+        reason = await self._acquire()
+        if reason is None:
+            return True
         self._shed[reason] += 1
         refusal = self._refuse_503
         _emit(
@@ -550,6 +554,7 @@ class RequestLimitsMiddleware:
             )
         else:
             await refusal.send(send)
+        return False
 
     # ----------------------------------------------------------------- calls
 
@@ -606,12 +611,9 @@ class RequestLimitsMiddleware:
                 await self._run(scope, receive, send, limit)
                 return
             if self._active < self.max_concurrency:
-                self._active += 1
-            else:
-                reason = await self._acquire()
-                if reason is not None:
-                    await self._shed_request(reason, scope, receive, send)
-                    return
+                self._active += 1  # the usual case: a free slot, no await
+            elif not await self._queue_or_shed(scope, receive, send):
+                return
             try:
                 await self._run(scope, receive, send, limit)
             finally:
@@ -622,13 +624,10 @@ class RequestLimitsMiddleware:
                 return
             if self._active < self.max_concurrency:
                 self._active += 1
-            else:
-                reason = await self._acquire()
-                if reason is not None:
-                    await self._shed_request(reason, scope, receive, send)
-                    return
+            elif not await self._queue_or_shed(scope, receive, send):
+                return
             try:
-                await self.app(scope, receive, send)
+                await self.app(scope, receive, send)  # the connection holds its slot while open
             finally:
                 self._release()
         else:
