@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 from typing import Any
 
-
 from ._support.asgi import asgi_client, call_http
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
