@@ -109,3 +109,28 @@ async def test_timed_out_app_is_cleaned_up(live_server: LiveServerFactory) -> No
         stats = (await client.get("/stats")).json()
     assert stats["cleanups"] == 1
     assert stats["hanging"] == 0
+
+
+async def test_fastapi_upload_cut_and_timeout_leave_no_server_error(
+    live_server: LiveServerFactory,
+) -> None:
+    from .apps.limits_fastapi_app import LIMIT as FASTAPI_LIMIT
+
+    server = live_server("tests.apps.limits_fastapi_app:app")
+
+    async def chunks() -> Any:
+        for _ in range(FASTAPI_LIMIT // CHUNK + 4):
+            yield b"z" * CHUNK
+
+    async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+        small = await client.post("/upload", content=b"a" * 1000)
+        assert small.json() == {"size": 1000}
+        cut = await client.post("/upload", content=chunks())
+        assert cut.status_code == 413
+        assert cut.json() == {"detail": "Request body too large"}
+        slow = await client.get("/slow")
+        assert slow.status_code == 504
+        assert (await client.get("/cleanups")).json() == ["slow"]
+    # Neither the cut body (ClientDisconnect in the app) nor the timeout
+    # became a server-side traceback.
+    assert "Traceback" not in server.log(), server.log()
