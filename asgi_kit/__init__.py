@@ -6,7 +6,9 @@ Django, Litestar, Quart ...) with no framework dependency.
 
 from ._version import __version__
 from .compression import CompressionMiddleware
+from .conditional import ConditionalGetMiddleware
 from .cors import CORSMiddleware
+from .limits import RequestLimitsMiddleware
 from .logging import AccessLogMiddleware, RequestIDMiddleware, get_request_id
 from .metrics import MetricsMiddleware, metrics_app
 from .proxy import ProxyHeadersMiddleware
@@ -20,6 +22,7 @@ __all__ = [
     "CORSMiddleware",
     "CSRFMiddleware",
     "CompressionMiddleware",
+    "ConditionalGetMiddleware",
     "CookieStore",
     "MemoryBackend",
     "MemoryStore",
@@ -29,6 +32,7 @@ __all__ = [
     "RedisBackend",
     "RedisStore",
     "RequestIDMiddleware",
+    "RequestLimitsMiddleware",
     "Rule",
     "SecurityHeadersMiddleware",
     "SessionMiddleware",

@@ -21,6 +21,7 @@ from demo_app import demo_app
 from asgi_kit import (
     AccessLogMiddleware,
     CompressionMiddleware,
+    ConditionalGetMiddleware,
     CORSMiddleware,
     CSRFMiddleware,
     MemoryStore,
@@ -29,6 +30,7 @@ from asgi_kit import (
     RateLimitMiddleware,
     RedisStore,
     RequestIDMiddleware,
+    RequestLimitsMiddleware,
     Rule,
     SecurityHeadersMiddleware,
     SessionMiddleware,
@@ -48,6 +50,8 @@ ORIGINS = [f"http://{HOST}:{PORT}", FRONTEND]
 def build(app=demo_app):  # type: ignore[no-untyped-def]
     """Wrap ``app`` inside out: the last wrapper is the outermost."""
     app = CompressionMiddleware(app, minimum_size=200)
+    # Outside compression: each coding gets its own tag and its 304 keeps Vary.
+    app = ConditionalGetMiddleware(app, exclude_paths=["/stream", "/events"])
     app = SessionMiddleware(
         app,
         secret_key=SECRET,
@@ -58,6 +62,17 @@ def build(app=demo_app):  # type: ignore[no-untyped-def]
         rules=[Rule("5/minute", path="/limited", algorithm="fixed_window"), Rule("600/minute")],
         backend=RedisBackend(REDIS_URL) if REDIS_URL else MemoryBackend(),
         exempt_paths=["/health", "/metrics"],
+    )
+    # Cheap refusals before sessions and rate limits do any work; inside CORS,
+    # metrics and the access log, so a 413/503/504 is readable, counted and logged.
+    app = RequestLimitsMiddleware(
+        app,
+        max_body_size=1024 * 1024,
+        timeout=30,
+        max_concurrency=100,
+        max_queue=200,
+        queue_timeout=10,
+        exclude_paths=["/health", "/metrics"],
     )
     # Cross-site writes only from the front-ends CORS lets read the answers.
     app = CSRFMiddleware(app, trusted_origins=ORIGINS)
@@ -104,6 +119,15 @@ URLS = [
         "CORS preflight",
         f"curl -si -X OPTIONS http://{HOST}:{PORT}/ -H 'Origin: {FRONTEND}'"
         " -H 'Access-Control-Request-Method: PUT'",
+    ),
+    (
+        "ETag, then 304",
+        f"tag=$(curl -s -o /dev/null -D - http://{HOST}:{PORT}/ | grep -i '^etag' | cut -d' ' -f2"
+        f" | tr -d '\\r'); curl -si http://{HOST}:{PORT}/ -H \"If-None-Match: $tag\" | head -1",
+    ),
+    (
+        "body limit (413)",
+        f"head -c 2000000 /dev/zero | curl -si --data-binary @- http://{HOST}:{PORT}/ | head -1",
     ),
     ("request id", f"curl -si http://{HOST}:{PORT}/health -H 'X-Request-ID: my-id-123'"),
     (

@@ -44,6 +44,8 @@ NINE = {
     "RequestIDMiddleware": "asgi_kit.logging",
     "AccessLogMiddleware": "asgi_kit.logging",
     "ProxyHeadersMiddleware": "asgi_kit.proxy",
+    "RequestLimitsMiddleware": "asgi_kit.limits",
+    "ConditionalGetMiddleware": "asgi_kit.conditional",
 }
 P = "tests.apps.django_project.adapters."
 

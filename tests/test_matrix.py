@@ -5,7 +5,8 @@ Hypercorn, Daphne and Granian, and for Django under WSGI (Django's test client),
 server start checks: a CORS preflight, a compressed JSON answer, a session
 round trip, a 429 after the limit, a span named after the route template and
 a ``/metrics`` series with the route label, security headers (HSTS once the
-proxy says https), a cross-site POST refused and an unknown Host refused.
+proxy says https), a cross-site POST refused, an unknown Host refused, a 413
+for an oversized body and a 304 for a conditional GET (plain and compressed).
 Along the way it checks that the
 stack works together: proxy headers reach the limiter, the traces and the
 access log; the request id and CORS headers are on answers the inner
@@ -38,7 +39,7 @@ from asgi_kit.types import Receive, Scope, Send
 
 from ._support.asgi import call_http
 from ._support.servers import LiveServerFactory, run_python
-from .apps.matrix_common import LIMIT, ORIGIN, big_payload
+from .apps.matrix_common import LIMIT, MAX_BODY, ORIGIN, big_payload
 
 
 @dataclass(frozen=True)
@@ -79,18 +80,30 @@ class Answer:
 class Client(Protocol):
     """A cookie-keeping client: httpx over a socket, or Django's test client."""
 
-    def request(self, method: str, path: str, headers: Mapping[str, str] | None = None) -> Answer:
-        """Send one request and return the raw answer."""
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> Answer:
+        """Send one request (with ``content`` as its body) and return the raw answer."""
 
 
 class HttpxClient:
     def __init__(self, base_url: str) -> None:
         self._client = httpx.Client(base_url=base_url, timeout=10)
 
-    def request(self, method: str, path: str, headers: Mapping[str, str] | None = None) -> Answer:
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> Answer:
         # Default Accept-Encoding off, so only the checks that ask get compression.
         sent = {"accept-encoding": "identity", **(headers or {})}
-        with self._client.stream(method, path, headers=sent) as response:
+        with self._client.stream(method, path, headers=sent, content=content) as response:
             raw = b"".join(response.iter_raw())
         return Answer(response.status_code, response.headers, raw)
 
@@ -107,11 +120,19 @@ class DjangoClient:
         # A view that raises becomes a 500 response, as under a real WSGI server.
         self._client = TestClient(raise_request_exception=False)
 
-    def request(self, method: str, path: str, headers: Mapping[str, str] | None = None) -> Answer:
+    def request(
+        self,
+        method: str,
+        path: str,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | None = None,
+    ) -> Answer:
         # Django's WSGI test client sends no Host header (real servers do, and
         # TrustedHostMiddleware refuses a request without one).
         sent = {"host": "testserver", **(headers or {})}
-        response = self._client.generic(method, path, headers=sent)
+        response = self._client.generic(
+            method, path, content or "", "application/octet-stream", headers=sent
+        )
         body = response.content  # the matrix's views do not stream
         # Django keeps cookies apart from the headers until the handler sends them.
         items = [*response.headers.items()]
@@ -363,6 +384,53 @@ def check_security(client: Client) -> None:
     assert client.request("GET", PROBE, {"host": "evil.example"}).status == 400
 
 
+def check_body_limit(client: Client) -> None:
+    """RequestLimitsMiddleware refuses a body over the limit before the app runs.
+
+    A GET with a body: Litestar runs middleware only for a method its route
+    takes (a POST would get Litestar's 405 first), and the limit must hold
+    whatever the method.
+    """
+    answer = client.request(
+        "GET",
+        "/items/7",
+        {"origin": ORIGIN, "content-type": "application/octet-stream", "connection": "close"},
+        b"x" * (MAX_BODY + 1),
+    )
+    assert answer.status == 413, answer
+    assert answer.json() == {"detail": "Request body too large"}
+    # CORS sits outside the limits, the request id outside everything.
+    assert answer.header("access-control-allow-origin") == ORIGIN
+    assert answer.header("x-request-id")
+
+
+def check_conditional(client: Client) -> None:
+    """ETags on complete responses and 304s, identity and compressed."""
+    first = client.request("GET", "/items/5")
+    assert first.status == 200, first
+    etag = first.header("etag")
+    assert etag and etag.startswith('"'), first.headers
+    again = client.request("GET", "/items/5", {"if-none-match": etag})
+    assert again.status == 304, again
+    assert again.body == b""
+    assert again.header("etag") == etag
+    assert again.header("content-type") is None
+    assert again.header("x-request-id")
+    # CompressionMiddleware sits inside (docs/conditional.md): the compressed
+    # body gets a weak tag of its own, which matches when the client sends it
+    # back, and the 304 keeps the 200's Vary for the caches on the way.
+    packed = client.request("GET", "/", {"accept-encoding": "gzip"})
+    weak = packed.header("etag")
+    assert packed.header("content-encoding") == "gzip"
+    assert weak and weak.startswith('W/"'), packed.headers
+    cached = client.request("GET", "/", {"accept-encoding": "gzip", "if-none-match": weak})
+    assert cached.status == 304, cached
+    assert cached.header("etag") == weak
+    assert "accept-encoding" in tokens(cached.header("vary"))
+    changed = client.request("GET", "/", {"if-none-match": '"stale"'})
+    assert changed.status == 200
+
+
 def check_all(client: Client, target: Target) -> None:
     """Every check, in one app instance (one server start)."""
     check_security(client)
@@ -373,6 +441,9 @@ def check_all(client: Client, target: Target) -> None:
     check_trace_and_log(client, target)
     check_error(client)
     check_metrics(client, target, index_bytes)
+    # Last: their requests would change the counts check_metrics reads.
+    check_body_limit(client)
+    check_conditional(client)
 
 
 # --------------------------------------------------------------------------- the tests

@@ -49,11 +49,13 @@ __all__ = [
     "CORSMiddleware",
     "CSRFMiddleware",
     "CompressionMiddleware",
+    "ConditionalGetMiddleware",
     "DjangoASGIMiddleware",
     "MetricsMiddleware",
     "ProxyHeadersMiddleware",
     "RateLimitMiddleware",
     "RequestIDMiddleware",
+    "RequestLimitsMiddleware",
     "RouteMiddleware",
     "SecurityHeadersMiddleware",
     "SessionMiddleware",
@@ -385,3 +387,5 @@ ProxyHeadersMiddleware = _builtin("proxy", "ProxyHeadersMiddleware")
 SecurityHeadersMiddleware = _builtin("security", "SecurityHeadersMiddleware")
 CSRFMiddleware = _builtin("security", "CSRFMiddleware")
 TrustedHostMiddleware = _builtin("security", "TrustedHostMiddleware")
+RequestLimitsMiddleware = _builtin("limits", "RequestLimitsMiddleware")
+ConditionalGetMiddleware = _builtin("conditional", "ConditionalGetMiddleware")

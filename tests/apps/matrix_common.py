@@ -24,12 +24,14 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from asgi_kit import (
     AccessLogMiddleware,
+    ConditionalGetMiddleware,
     CORSMiddleware,
     CSRFMiddleware,
     MetricsMiddleware,
     ProxyHeadersMiddleware,
     RateLimitMiddleware,
     RequestIDMiddleware,
+    RequestLimitsMiddleware,
     Rule,
     SecurityHeadersMiddleware,
     SessionMiddleware,
@@ -42,6 +44,8 @@ ORIGIN = "https://app.example"
 SECRET_KEY = "matrix-secret-key-not-for-production"
 LIMIT = 3
 INSPECT_PATH = "/inspect"
+#: RequestLimitsMiddleware's body limit in the matrix.
+MAX_BODY = 64 * 1024
 QUIET_PATHS = ("/metrics", INSPECT_PATH)
 
 
@@ -133,9 +137,18 @@ OPTIONS: dict[str, dict[str, Any]] = {
         "allow_credentials": True,
     },
     "CSRFMiddleware": {"trusted_origins": [ORIGIN]},
+    "RequestLimitsMiddleware": {
+        "max_body_size": MAX_BODY,
+        "timeout": 10,
+        "max_concurrency": 50,
+        "max_queue": 100,
+        "queue_timeout": 5,
+        "exclude_paths": list(QUIET_PATHS),
+    },
     "RateLimitMiddleware": {"rules": [Rule(f"{LIMIT}/minute", path="/limited")]},
     "SessionMiddleware": {"secret_key": SECRET_KEY},
     "CompressionMiddleware": {"minimum_size": 500},
+    "ConditionalGetMiddleware": {},
 }
 
 # Outermost first (docs/stack.md); wrapping and add_middleware go in reverse.
@@ -149,8 +162,10 @@ ORDER = (
     "SecurityHeadersMiddleware",
     "CORSMiddleware",
     "CSRFMiddleware",
+    "RequestLimitsMiddleware",
     "RateLimitMiddleware",
     "SessionMiddleware",
+    "ConditionalGetMiddleware",
     "CompressionMiddleware",
 )
 
@@ -166,8 +181,10 @@ CLASSES: dict[str, type[Any]] = {
         SecurityHeadersMiddleware,
         CORSMiddleware,
         CSRFMiddleware,
+        RequestLimitsMiddleware,
         RateLimitMiddleware,
         SessionMiddleware,
+        ConditionalGetMiddleware,
         CompressionMiddleware,
     )
 }
