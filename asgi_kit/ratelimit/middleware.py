@@ -16,6 +16,7 @@ from asgi_kit._http import (
     PathMatcher,
     asgi3,
     copy_start,
+    normalize_path,
     refuse_websocket,
     send_response,
 )
@@ -24,6 +25,7 @@ from asgi_kit.types import AnyASGIApp, ASGIApp, Headers, Message, Receive, Scope
 from .backends.base import Backend, Outcome
 from .backends.memory import MemoryBackend
 from .keys import KeyFunc, client_ip
+from .routes import RouteResolver
 from .rule import Rule
 
 __all__ = ["RateLimitMiddleware"]
@@ -41,6 +43,7 @@ _OUR_HEADERS = frozenset(
 _MAX_KEY_LENGTH = 256
 _SERVICE_UNAVAILABLE = b'{"detail":"Service Unavailable"}'
 _DEFAULT_RULES = (Rule("100/minute"),)
+_UNRESOLVED = object()
 _logger = logging.getLogger("asgi_kit.ratelimit")
 
 
@@ -55,13 +58,16 @@ class _Plan:
         "legacy_policy",
         "matcher",
         "methods",
+        "routes",
         "rule",
     )
 
     def __init__(self, rule: Rule, key: KeyFunc) -> None:
         self.rule = rule
-        self.methods = rule.methods
+        # Upper-case names, HEAD added to GET unless the rule opted out.
+        self.methods = rule._methods
         self.matcher = rule._matcher
+        self.routes = rule._routes
         self.key = key
         self.legacy_limit = (b"ratelimit-limit", str(rule.count).encode())
         self.legacy_policy = (b"ratelimit-policy", f"{rule.count};w={rule.period}".encode())
@@ -125,7 +131,12 @@ class RateLimitMiddleware:
             the client a request counts against; None means not limited.
             The default, :func:`client_ip`, reads ``scope["client"]``.
         exempt_paths: Exact paths or globs (``"/health"``, ``"/static/*"``)
-            never limited (None: none).
+            never limited (None: none).  A request is exempt only when every
+            spelling the router may resolve matches (see
+            :class:`asgi_kit._http.PathMatcher`): ``//health`` is exempt
+            where it reaches the ``/health`` route, and ``/health/../admin``
+            never is.  ``exclude_paths`` is the same option under the name
+            every other asgi_kit middleware uses (give one of them).
         on_backend_error: ``"allow"`` lets requests through when the backend
             fails; ``"deny"`` answers 503 with ``Retry-After``.  Each failure
             is logged once as ``asgi_kit.ratelimit``: through structlog when
@@ -152,6 +163,7 @@ class RateLimitMiddleware:
         on_backend_error: Literal["allow", "deny"] = "allow",
         headers: HeaderMode = "legacy",
         *,
+        exclude_paths: Iterable[str] | None = None,
         on_limited: AnyASGIApp | None = None,
         error_retry_after: int = 1,
     ) -> None:
@@ -191,13 +203,29 @@ class RateLimitMiddleware:
             raise TypeError(f"key must be a callable (scope) -> str | None, got {key!r}")
         self.key = key
         self._plans = tuple(_Plan(rule, rule.key or key) for rule in rules)
-        self._single = self._plans[0] if len(self._plans) == 1 else None
-        self._single_list = [self._plans[0]]
-
-        self.exempt_paths = PathMatcher(
-            () if exempt_paths is None else exempt_paths, "exempt_paths"
+        self._single = (
+            self._plans[0] if len(self._plans) == 1 and self._plans[0].routes is None else None
         )
+        self._single_list = [self._plans[0]]
+        # Built only when a route= rule exists: resolving costs a router match.
+        self._resolver = (
+            RouteResolver(self.app) if any(p.routes is not None for p in self._plans) else None
+        )
+        self._route_warned = False
+
+        if exclude_paths is not None:
+            if exempt_paths:
+                raise ValueError("give exclude_paths or its alias exempt_paths, not both")
+            exempt_paths, option = exclude_paths, "exclude_paths"
+        else:
+            option = "exempt_paths"
+        self.exempt_paths = PathMatcher((() if exempt_paths is None else exempt_paths), option)
+        self.exclude_paths = self.exempt_paths
         self._exempt = self.exempt_paths if self.exempt_paths else None
+        # Normalise the path (once per request) only when a pattern will see it.
+        self._normalise = self._exempt is not None or any(
+            p.matcher is not None and not p.matcher.exact for p in self._plans
+        )
 
         if on_backend_error not in ("allow", "deny"):
             raise ValueError(
@@ -236,16 +264,20 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if self._exempt is not None and self._exempt(path):
+        normal = normalize_path(path) if self._normalise else path
+        if self._exempt is not None and self._exempt(path, scope, normal):
             await self.app(scope, receive, send)
             return
 
         if self._single is not None:
             # One rule (the common case): no per-request lists to build up.
             plan = self._single
-            if (plan.methods is not None and method not in plan.methods) or (
-                plan.matcher is not None and not plan.matcher(path)
-            ):
+            methods = plan.methods
+            if (
+                methods is not None
+                and method not in methods
+                and method.upper() not in methods  # `post` is POST (issue of bypass)
+            ) or (plan.matcher is not None and not plan.matcher.match(path, normal)):
                 await self.app(scope, receive, send)
                 return
             value = plan.key(scope)
@@ -257,7 +289,7 @@ class RateLimitMiddleware:
             plans = self._single_list
             checks = [(plan.rule, value)]
         else:
-            plans, checks = await self._applicable(scope, method, path)
+            plans, checks = await self._applicable(scope, method, path, normal)
             if not checks:
                 await self.app(scope, receive, send)
                 return
@@ -292,16 +324,27 @@ class RateLimitMiddleware:
         await self._deny(scope, receive, send, plans, index, outcome, outcomes)
 
     async def _applicable(
-        self, scope: Scope, method: str, path: str
+        self, scope: Scope, method: str, path: str, normal: str
     ) -> tuple[list[_Plan], list[tuple[Rule, str]]]:
         """The rules matching this request, with the request's key for each."""
         plans: list[_Plan] = []
         checks: list[tuple[Rule, str]] = []
+        upper: str | None = None
+        template: Any = _UNRESOLVED
         for plan in self._plans:
-            if plan.methods is not None and method not in plan.methods:
+            methods = plan.methods
+            if methods is not None and method not in methods:
+                if upper is None:
+                    upper = method.upper()
+                if upper not in methods:
+                    continue
+            if plan.matcher is not None and not plan.matcher.match(path, normal):
                 continue
-            if plan.matcher is not None and not plan.matcher(path):
-                continue
+            if plan.routes is not None:
+                if template is _UNRESOLVED:
+                    template = self._route(scope)
+                if template is None or normalize_path(template) not in plan.routes:
+                    continue
             value = plan.key(scope)
             if type(value) is not str or len(value) > _MAX_KEY_LENGTH:
                 value = await _resolve_key(value, plan)
@@ -310,6 +353,21 @@ class RateLimitMiddleware:
             plans.append(plan)
             checks.append((plan.rule, value))
         return plans, checks
+
+    def _route(self, scope: Scope) -> str | None:
+        """The route template of this request (once per request, route= rules only)."""
+        assert self._resolver is not None
+        template = self._resolver(scope)
+        if template is None and self._resolver.kind == "" and not self._route_warned:
+            self._route_warned = True
+            _logger.warning(
+                "RateLimitMiddleware: a route= rule cannot see the route of %s: the app "
+                "behind the middleware names no route and has no Starlette router or "
+                "asgi_kit Django adapter the middleware can resolve it with; route= rules "
+                "apply only where the route is known (see the rate-limit docs)",
+                scope.get("path"),
+            )
+        return template
 
     def _rate_headers(self, plans: list[_Plan], index: int, outcome: Outcome) -> Headers:
         plan = plans[index]

@@ -5,9 +5,9 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
-from asgi_kit._http import _TCHARS, PathMatcher
+from asgi_kit._http import _TCHARS, PathMatcher, normalize_path, route_template
 from asgi_kit.types import Scope
 
 from .keys import KeyFunc
@@ -93,11 +93,20 @@ class Rule:
 
     ``limit`` is ``"N/second|minute|hour|day"`` (``"100/minute"``,
     ``"10/5 minutes"``, ``"100 per minute"``).  ``path`` restricts the rule to
-    an exact path or a glob (``"/api/*"``), or a list of them; ``methods`` to
-    a set of HTTP methods (WebSocket handshakes count as ``GET``).  ``key``
-    overrides the middleware's key function for this rule.  ``algorithm`` is
-    ``"gcra"`` (smooth, allows a burst of N), ``"sliding_window"`` or
-    ``"fixed_window"``.  ``cost`` is how many units one request uses.
+    an exact path or a glob (``"/api/*"``), or a list of them, matched in
+    every spelling a router treats as that path (``//x``, ``/./x``, ``/x/``,
+    ``/%78`` count for ``/x``; ``exact_path=True`` compares the raw path
+    instead).  ``route`` restricts it to a route template instead
+    (``"/items/{item_id}"``, Django's ``"/items/<int:pk>"``), or a list of
+    them, matching every path the framework routes there; see
+    :doc:`ratelimit` for where the route is known.  ``methods`` restricts it
+    to a set of HTTP methods, compared case-insensitively; a rule listing
+    ``GET`` also counts ``HEAD`` (which frameworks answer with the GET
+    handler) unless ``head=False``; WebSocket handshakes count as ``GET``.
+    ``key`` overrides the middleware's key function for this rule.
+    ``algorithm`` is ``"gcra"`` (smooth, allows a burst of N),
+    ``"sliding_window"`` or ``"fixed_window"``.  ``cost`` is how many units
+    one request uses.
 
     ``name`` labels the rule in the IETF headers and in storage keys; by
     default it is derived from the limit (``"100/minute"``).  Every argument
@@ -108,10 +117,13 @@ class Rule:
     __slots__ = (
         "_matcher",
         "_methods",
+        "_routes",
         "algorithm",
         "algorithm_id",
         "cost",
         "count",
+        "exact_path",
+        "head",
         "ident",
         "key",
         "limit",
@@ -119,6 +131,7 @@ class Rule:
         "name",
         "path",
         "period",
+        "route",
     )
 
     def __init__(
@@ -129,17 +142,42 @@ class Rule:
         key: KeyFunc | None = None,
         algorithm: Algorithm = "gcra",
         cost: int = 1,
+        route: str | Iterable[str] | None = None,
         *,
         name: str | None = None,
+        exact_path: bool = False,
+        head: bool = True,
     ) -> None:
         self.limit = limit
         self.count, self.period = parse_limit(limit)
 
+        if not isinstance(exact_path, bool):
+            raise TypeError(f"exact_path must be a bool, got {exact_path!r}")
+        self.exact_path = exact_path
         self.path = path
         if path is None:
             self._matcher: PathMatcher | None = None
         else:
-            self._matcher = PathMatcher([path] if isinstance(path, str) else path, "path")
+            self._matcher = PathMatcher(
+                [path] if isinstance(path, str) else path, "path", exact=exact_path
+            )
+
+        self.route = route
+        self._routes: frozenset[str] | None = None
+        if route is not None:
+            if path is not None:
+                raise ValueError("give a rule either path= or route=, not both")
+            templates: Any = [route] if isinstance(route, str) else route
+            if isinstance(templates, bytes) or not isinstance(templates, Iterable):
+                raise TypeError(f"route must be a route template or a list of them, got {route!r}")
+            routes = set()
+            for template in templates:
+                if not isinstance(template, str) or not template.startswith("/"):
+                    raise ValueError(f"route: {template!r} must be a template starting with '/'")
+                routes.add(normalize_path(template))
+            if not routes:
+                raise ValueError("route must not be empty (use None for every route)")
+            self._routes = frozenset(routes)
 
         self.methods: frozenset[str] | None
         if methods is None:
@@ -159,7 +197,15 @@ class Rule:
             if not names:
                 raise ValueError("methods must not be empty (use None for every method)")
             self.methods = frozenset(names)
+        if not isinstance(head, bool):
+            raise TypeError(f"head must be a bool, got {head!r}")
+        self.head = head
+        # What requests are compared against: HEAD runs the GET handler in
+        # Starlette, Django and Litestar, so a GET rule that skipped it could
+        # be walked around.
         self._methods = self.methods
+        if self.methods is not None and head and "GET" in self.methods:
+            self._methods = self.methods | {"HEAD"}
 
         if key is not None and not callable(key):
             raise TypeError(f"key must be a callable (scope) -> str | None, got {key!r}")
@@ -194,28 +240,49 @@ class Rule:
         # never share a bucket.  Only process-independent text goes into it
         # (never id() or a default repr), so every worker computes the same.
         ident = f"{name}:{algorithm}"
-        if path is not None or methods is not None or key is not None:
-            scope_text = repr(
-                (
-                    self._matcher.patterns if self._matcher else None,
-                    sorted(self.methods or ()),
-                    _key_identity(key),
-                )
+        if path is not None or methods is not None or key is not None or route is not None:
+            parts: tuple[object, ...] = (
+                self._matcher.patterns if self._matcher else None,
+                sorted(self.methods or ()),
+                _key_identity(key),
             )
+            if self._routes is not None:
+                # Appended only when set, so existing rules keep their keys.
+                parts += (sorted(self._routes),)
+            scope_text = repr(parts)
             ident += ":" + hashlib.sha1(scope_text.encode(), usedforsecurity=False).hexdigest()[:8]
         self.ident = ident
 
+    def method_matches(self, method: str) -> bool:
+        """Whether ``method`` is one of the rule's (case-insensitive, GET covers HEAD)."""
+        methods = self._methods
+        return methods is None or method in methods or method.upper() in methods
+
+    def route_matches(self, template: str | None) -> bool:
+        """Whether the route template ``template`` is one of the rule's ``route``."""
+        if self._routes is None:
+            return True
+        return template is not None and normalize_path(template) in self._routes
+
     def applies(self, scope: Scope) -> bool:
-        """Whether this rule's ``path`` and ``methods`` match ``scope``."""
+        """Whether this rule's ``path``, ``route`` and ``methods`` match ``scope``.
+
+        The route is read from the scope only (:func:`asgi_kit._http.route_template`);
+        the middleware also resolves it through the app's router.
+        """
         method = scope.get("method", "GET") if scope.get("type") == "http" else "GET"
-        if self._methods is not None and method not in self._methods:
+        if not self.method_matches(method):
             return False
-        return self._matcher is None or self._matcher(scope["path"])
+        if self._routes is not None:
+            return self.route_matches(route_template(scope))
+        return self._matcher is None or self._matcher.match(scope["path"])
 
     def __repr__(self) -> str:
         parts = [repr(self.limit)]
         if self.path is not None:
             parts.append(f"path={self.path!r}")
+        if self.route is not None:
+            parts.append(f"route={self.route!r}")
         if self.methods is not None:
             parts.append(f"methods={sorted(self.methods)!r}")
         if self.key is not None:
