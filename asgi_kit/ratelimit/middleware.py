@@ -44,6 +44,7 @@ _MAX_KEY_LENGTH = 256
 _SERVICE_UNAVAILABLE = b'{"detail":"Service Unavailable"}'
 _DEFAULT_RULES = (Rule("100/minute"),)
 _UNRESOLVED = object()
+_ROUNDING = 1e-6
 _logger = logging.getLogger("asgi_kit.ratelimit")
 
 
@@ -371,7 +372,8 @@ class RateLimitMiddleware:
 
     def _rate_headers(self, plans: list[_Plan], index: int, outcome: Outcome) -> Headers:
         plan = plans[index]
-        reset = b"%d" % math.ceil(outcome.reset)
+        # Less a microsecond: `now + 30.0 - now` can come out as 30.000000000004.
+        reset = b"%d" % math.ceil(outcome.reset - _ROUNDING)
         if self._ietf:
             policy = (
                 plan.ietf_policy if len(plans) == 1 else b", ".join([p.ietf_policy for p in plans])
@@ -395,7 +397,7 @@ class RateLimitMiddleware:
         outcome: Outcome,
         outcomes: Sequence[Outcome],
     ) -> None:
-        retry_after = max(math.ceil(outcome.retry_after), 1)
+        retry_after = max(math.ceil(outcome.retry_after - _ROUNDING), 1)
         # Reset and Retry-After name the same instant, as the IETF draft asks.
         outcome = outcome._replace(reset=float(retry_after))
         extra = self._rate_headers(plans, index, outcome) if self._headers_on else []
