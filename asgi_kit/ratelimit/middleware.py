@@ -26,7 +26,7 @@ from .backends.base import Backend, Outcome
 from .backends.memory import MemoryBackend
 from .keys import KeyFunc, client_ip
 from .routes import RouteResolver
-from .rule import Rule
+from .rule import Rule, route_key
 
 __all__ = ["RateLimitMiddleware"]
 
@@ -164,7 +164,7 @@ class RateLimitMiddleware:
         on_backend_error: Literal["allow", "deny"] = "allow",
         headers: HeaderMode = "legacy",
         *,
-        exclude_paths: Iterable[str] | None = None,
+        exclude_paths: Iterable[str] | None = (),
         on_limited: AnyASGIApp | None = None,
         error_retry_after: int = 1,
     ) -> None:
@@ -214,7 +214,7 @@ class RateLimitMiddleware:
         )
         self._route_warned = False
 
-        if exclude_paths is not None:
+        if exclude_paths is None or isinstance(exclude_paths, str) or exclude_paths:
             if exempt_paths:
                 raise ValueError("give exclude_paths or its alias exempt_paths, not both")
             exempt_paths, option = exclude_paths, "exclude_paths"
@@ -344,7 +344,7 @@ class RateLimitMiddleware:
             if plan.routes is not None:
                 if template is _UNRESOLVED:
                     template = self._route(scope)
-                if template is None or normalize_path(template) not in plan.routes:
+                if template is None or template not in plan.routes:
                     continue
             value = plan.key(scope)
             if type(value) is not str or len(value) > _MAX_KEY_LENGTH:
@@ -356,10 +356,12 @@ class RateLimitMiddleware:
         return plans, checks
 
     def _route(self, scope: Scope) -> str | None:
-        """The route template of this request (once per request, route= rules only)."""
+        """This request's route template, compared form (once per request, route= rules)."""
         assert self._resolver is not None
         template = self._resolver(scope)
-        if template is None and self._resolver.kind == "" and not self._route_warned:
+        if template is not None:
+            return route_key(template)
+        if self._resolver.kind == "" and not self._route_warned:
             self._route_warned = True
             _logger.warning(
                 "RateLimitMiddleware: a route= rule cannot see the route of %s: the app "

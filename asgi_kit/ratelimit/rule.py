@@ -12,7 +12,7 @@ from asgi_kit.types import Scope
 
 from .keys import KeyFunc
 
-__all__ = ["ALGORITHMS", "Algorithm", "Rule", "parse_limit"]
+__all__ = ["ALGORITHMS", "Algorithm", "Rule", "parse_limit", "route_key"]
 
 Algorithm = Literal["gcra", "sliding_window", "fixed_window"]
 #: Algorithm name -> the small integer the Redis script dispatches on.
@@ -68,6 +68,18 @@ def parse_limit(text: str) -> tuple[int, int]:
     if not 0 < period <= MAX_PERIOD:
         raise ValueError(f"limit {text!r}: the period must be between 1 second and 366 days")
     return count, period
+
+
+# "{item_id:int}" (Starlette, Litestar) and "{item_id}" name the same parameter.
+_CONVERTOR_RE = re.compile(r"\{([^{}:]+):[^{}]*\}")
+
+
+def route_key(template: str) -> str:
+    """A route template in the form rules compare: canonical, without ``{x:type}`` types."""
+    template = normalize_path(template)
+    if ":" in template:
+        template = _CONVERTOR_RE.sub(r"{\1}", template)
+    return template
 
 
 def _key_identity(key: KeyFunc | None) -> str | None:
@@ -174,7 +186,7 @@ class Rule:
             for template in templates:
                 if not isinstance(template, str) or not template.startswith("/"):
                     raise ValueError(f"route: {template!r} must be a template starting with '/'")
-                routes.add(normalize_path(template))
+                routes.add(route_key(template))
             if not routes:
                 raise ValueError("route must not be empty (use None for every route)")
             self._routes = frozenset(routes)
@@ -262,7 +274,7 @@ class Rule:
         """Whether the route template ``template`` is one of the rule's ``route``."""
         if self._routes is None:
             return True
-        return template is not None and normalize_path(template) in self._routes
+        return template is not None and route_key(template) in self._routes
 
     def applies(self, scope: Scope) -> bool:
         """Whether this rule's ``path``, ``route`` and ``methods`` match ``scope``.
