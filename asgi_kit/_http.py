@@ -468,12 +468,9 @@ def normalize_path(path: str) -> str:
     tell "already canonical" by identity.  Anything not starting with ``/``
     (``*`` of ``OPTIONS *``) is returned unchanged.
     """
-    if (
-        "//" not in path
-        and "/." not in path
-        and "%" not in path
-        and (len(path) < 2 or path[-1] != "/")
-    ) or not path.startswith("/"):
+    if not (
+        "//" in path or "/." in path or "%" in path or (path[-1:] == "/" and path != "/")
+    ) or path[:1] != "/":
         return path
     if "%" in path:
         path = _ESCAPE_RE.sub(_decode_unreserved, path)
@@ -574,10 +571,15 @@ class PathMatcher:
     def match(self, path: str, normal: str | None = None) -> bool:
         """Whether any spelling of ``path`` (canonical or raw) matches: for rules."""
         if self.exact:
-            return self._test(path)
-        if normal is None:
+            normal = path
+        elif normal is None:
             normal = normalize_path(path)
-        if self._test(normal):
+        # _test inlined: this runs on every request a path-scoped rule sees.
+        if (
+            normal in self._exact
+            or (self._prefixes and normal.startswith(self._prefixes))
+            or (self._regex is not None and self._regex.match(normal) is not None)
+        ):
             return True
         return normal is not path and self._test(path)
 

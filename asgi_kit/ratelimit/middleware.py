@@ -45,6 +45,10 @@ _SERVICE_UNAVAILABLE = b'{"detail":"Service Unavailable"}'
 _DEFAULT_RULES = (Rule("100/minute"),)
 _UNRESOLVED = object()
 _ROUNDING = 1e-6
+# Already upper-case: a rule that does not list one of them does not match it.
+_STANDARD_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "QUERY"}
+)
 _logger = logging.getLogger("asgi_kit.ratelimit")
 
 
@@ -265,11 +269,6 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        normal = normalize_path(path) if self._normalise else path
-        if self._exempt is not None and self._exempt(path, scope, normal):
-            await self.app(scope, receive, send)
-            return
-
         if self._single is not None:
             # One rule (the common case): no per-request lists to build up.
             plan = self._single
@@ -277,8 +276,17 @@ class RateLimitMiddleware:
             if (
                 methods is not None
                 and method not in methods
-                and method.upper() not in methods  # `post` is POST (issue of bypass)
-            ) or (plan.matcher is not None and not plan.matcher.match(path, normal)):
+                # `post` runs Django's POST view: compare it upper-cased (the
+                # set test first keeps GET/POST/... off the str.upper call).
+                and (method in _STANDARD_METHODS or method.upper() not in methods)
+            ):
+                await self.app(scope, receive, send)
+                return
+            # Normalised once, after the cheap method test, for both matchers.
+            normal = normalize_path(path) if self._normalise else path
+            if (self._exempt is not None and self._exempt(path, scope, normal)) or (
+                plan.matcher is not None and not plan.matcher.match(path, normal)
+            ):
                 await self.app(scope, receive, send)
                 return
             value = plan.key(scope)
@@ -290,6 +298,10 @@ class RateLimitMiddleware:
             plans = self._single_list
             checks = [(plan.rule, value)]
         else:
+            normal = normalize_path(path) if self._normalise else path
+            if self._exempt is not None and self._exempt(path, scope, normal):
+                await self.app(scope, receive, send)
+                return
             plans, checks = await self._applicable(scope, method, path, normal)
             if not checks:
                 await self.app(scope, receive, send)
@@ -335,6 +347,8 @@ class RateLimitMiddleware:
         for plan in self._plans:
             methods = plan.methods
             if methods is not None and method not in methods:
+                if method in _STANDARD_METHODS:
+                    continue
                 if upper is None:
                     upper = method.upper()
                 if upper not in methods:
