@@ -468,9 +468,10 @@ def normalize_path(path: str) -> str:
     tell "already canonical" by identity.  Anything not starting with ``/``
     (``*`` of ``OPTIONS *``) is returned unchanged.
     """
-    if not (
-        "//" in path or "/." in path or "%" in path or (path[-1:] == "/" and path != "/")
-    ) or path[:1] != "/":
+    if (
+        not ("//" in path or "/." in path or "%" in path or (path[-1:] == "/" and path != "/"))
+        or path[:1] != "/"
+    ):
         return path
     if "%" in path:
         path = _ESCAPE_RE.sub(_decode_unreserved, path)
