@@ -6,6 +6,7 @@ import hashlib
 import inspect
 import logging
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
@@ -45,6 +46,8 @@ _SERVICE_UNAVAILABLE = b'{"detail":"Service Unavailable"}'
 _DEFAULT_RULES = (Rule("100/minute"),)
 _UNRESOLVED = object()
 _ROUNDING = 1e-6
+# Distinct limit strings kept per callable-limit rule (one per plan or tier).
+_MAX_VARIANTS = 256
 # Already upper-case: a rule that does not list one of them does not match it.
 _STANDARD_METHODS = frozenset(
     {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "QUERY"}
@@ -65,10 +68,13 @@ class _Plan:
         "methods",
         "routes",
         "rule",
+        "variants",
     )
 
     def __init__(self, rule: Rule, key: KeyFunc) -> None:
         self.rule = rule
+        # A callable limit: one plan per limit string it returned (bounded LRU).
+        self.variants: OrderedDict[str, _Plan] | None = OrderedDict() if rule.dynamic else None
         # Upper-case names, HEAD added to GET unless the rule opted out.
         self.methods = rule._methods
         self.matcher = rule._matcher
@@ -78,6 +84,31 @@ class _Plan:
         self.legacy_policy = (b"ratelimit-policy", f"{rule.count};w={rule.period}".encode())
         self.ietf_name = f'"{rule.name}"'.encode()
         self.ietf_policy = self.ietf_name + f";q={rule.count};w={rule.period}".encode()
+
+    def variant(self, text: str) -> _Plan:
+        """The plan of this (callable-limit) rule with limit ``text``, cached."""
+        variants = self.variants
+        assert variants is not None
+        found = variants.get(text)
+        if found is not None:
+            variants.move_to_end(text)
+            return found
+        found = _Plan(self.rule.with_limit(text), self.key)
+        if len(variants) >= _MAX_VARIANTS:
+            variants.popitem(last=False)
+        variants[text] = found
+        return found
+
+
+async def _resolve_limit(plan: _Plan, scope: Scope) -> _Plan | None:
+    """The plan for this request's limit of a callable-limit rule (None: not limited)."""
+    limit: Any = plan.rule.limit
+    text = limit(scope)
+    if inspect.isawaitable(text):
+        text = await text
+    if text is None:
+        return None
+    return plan.variant(text)
 
 
 async def _resolve_key(value: Any, plan: _Plan) -> str | None:
@@ -208,8 +239,11 @@ class RateLimitMiddleware:
             raise TypeError(f"key must be a callable (scope) -> str | None, got {key!r}")
         self.key = key
         self._plans = tuple(_Plan(rule, rule.key or key) for rule in rules)
+        first = self._plans[0]
         self._single = (
-            self._plans[0] if len(self._plans) == 1 and self._plans[0].routes is None else None
+            first
+            if len(self._plans) == 1 and first.routes is None and first.variants is None
+            else None
         )
         self._single_list = [self._plans[0]]
         # Built only when a route= rule exists: resolving costs a router match.
@@ -365,6 +399,11 @@ class RateLimitMiddleware:
                 value = await _resolve_key(value, plan)
                 if value is None:
                     continue
+            if plan.variants is not None:
+                resolved = await _resolve_limit(plan, scope)
+                if resolved is None:
+                    continue
+                plan = resolved
             plans.append(plan)
             checks.append((plan.rule, value))
         return plans, checks

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
+import functools
 import hashlib
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Literal
 
 from asgi_kit._http import _TCHARS, PathMatcher, normalize_path, route_template
@@ -12,7 +14,10 @@ from asgi_kit.types import Scope
 
 from .keys import KeyFunc
 
-__all__ = ["ALGORITHMS", "Algorithm", "Rule", "parse_limit", "route_key"]
+__all__ = ["ALGORITHMS", "Algorithm", "LimitFunc", "Rule", "parse_limit", "route_key"]
+
+#: A limit that depends on the request: ``(scope) -> "N/period" | None``, sync or async.
+LimitFunc = Callable[[Scope], "str | Awaitable[str | None] | None"]
 
 Algorithm = Literal["gcra", "sliding_window", "fixed_window"]
 #: Algorithm name -> the small integer the Redis script dispatches on.
@@ -82,6 +87,13 @@ def route_key(template: str) -> str:
     return template
 
 
+@functools.lru_cache(maxsize=1024)
+def _parse_cached(text: str) -> tuple[int, int]:
+    # Limit strings a limit function returns (one per plan or user tier) are
+    # parsed once each; the cache is bounded so varied strings cannot grow it.
+    return parse_limit(text)
+
+
 def _key_identity(key: KeyFunc | None) -> str | None:
     """A name for a key function that is the same in every process."""
     if key is None:
@@ -104,7 +116,10 @@ class Rule:
     """One rate limit and the requests it applies to.
 
     ``limit`` is ``"N/second|minute|hour|day"`` (``"100/minute"``,
-    ``"10/5 minutes"``, ``"100 per minute"``).  ``path`` restricts the rule to
+    ``"10/5 minutes"``, ``"100 per minute"``), or a callable ``(scope) -> str |
+    None`` (sync or async) returning such a string per request, for limits
+    that depend on the user or plan (None: this request is not limited by the
+    rule; each distinct limit has its own buckets).  ``path`` restricts the rule to
     an exact path or a glob (``"/api/*"``), or a list of them, matched in
     every spelling a router treats as that path (``//x``, ``/./x``, ``/x/``,
     ``/%78`` count for ``/x``; ``exact_path=True`` compares the raw path
@@ -127,6 +142,7 @@ class Rule:
     """
 
     __slots__ = (
+        "_given_name",
         "_matcher",
         "_methods",
         "_routes",
@@ -134,6 +150,7 @@ class Rule:
         "algorithm_id",
         "cost",
         "count",
+        "dynamic",
         "exact_path",
         "head",
         "ident",
@@ -148,7 +165,7 @@ class Rule:
 
     def __init__(
         self,
-        limit: str,
+        limit: str | LimitFunc,
         path: str | Iterable[str] | None = None,
         methods: Iterable[str] | None = None,
         key: KeyFunc | None = None,
@@ -161,7 +178,18 @@ class Rule:
         head: bool = True,
     ) -> None:
         self.limit = limit
-        self.count, self.period = parse_limit(limit)
+        # A callable limit is resolved per request into a variant of this rule
+        # (:meth:`with_limit`); until then count and period are 0.
+        self.dynamic = callable(limit)
+        if self.dynamic:
+            self.count, self.period = 0, 0
+        elif isinstance(limit, str):
+            self.count, self.period = parse_limit(limit)
+        else:
+            raise TypeError(
+                f"limit must be a string like '100/minute' or a callable (scope) -> str | None, "
+                f"got {limit!r}"
+            )
 
         if not isinstance(exact_path, bool):
             raise TypeError(f"exact_path must be a bool, got {exact_path!r}")
@@ -232,14 +260,15 @@ class Rule:
 
         if isinstance(cost, bool) or not isinstance(cost, int):
             raise TypeError(f"cost must be an int, got {cost!r}")
-        if not 1 <= cost <= self.count:
+        if cost < 1 or (not self.dynamic and cost > self.count):
             raise ValueError(
                 f"cost must be between 1 and the limit's count ({self.count}), got {cost}"
             )
         self.cost = cost
 
+        self._given_name = name
         if name is None:
-            name = f"{self.count}/{_period_text(self.period)}"
+            name = f"{self.count}/{_period_text(self.period)}" if not self.dynamic else "dynamic"
         elif not isinstance(name, str) or not name or not all(ord(c) in _NAME_CHARS for c in name):
             raise ValueError(
                 f"name must be non-empty printable ASCII without '\"' or '\\', got {name!r}"
@@ -252,18 +281,58 @@ class Rule:
         # never share a bucket.  Only process-independent text goes into it
         # (never id() or a default repr), so every worker computes the same.
         ident = f"{name}:{algorithm}"
-        if path is not None or methods is not None or key is not None or route is not None:
+        if (
+            path is not None
+            or methods is not None
+            or key is not None
+            or route is not None
+            or self.dynamic
+        ):
             parts: tuple[object, ...] = (
                 self._matcher.patterns if self._matcher else None,
                 sorted(self.methods or ()),
                 _key_identity(key),
             )
+            # Appended only when set, so existing rules keep their keys.
             if self._routes is not None:
-                # Appended only when set, so existing rules keep their keys.
                 parts += (sorted(self._routes),)
+            if self.dynamic:
+                parts += ("limit", _key_identity(limit))  # type: ignore[arg-type]
             scope_text = repr(parts)
             ident += ":" + hashlib.sha1(scope_text.encode(), usedforsecurity=False).hexdigest()[:8]
         self.ident = ident
+
+    def with_limit(self, text: str) -> Rule:
+        """This rule with ``text`` as its limit: what a callable limit resolves to.
+
+        The variant keeps the rule's scope, key, algorithm and cost; its
+        storage identity adds the limit, so each distinct limit (plan) has
+        its own buckets.  Raises :class:`TypeError`/:class:`ValueError` when
+        ``text`` is not a limit or is below the rule's ``cost``.
+        """
+        if not isinstance(text, str):
+            raise TypeError(
+                f"the limit function of {self!r} returned {text!r}; expected a string "
+                "like '100/minute' or None"
+            )
+        try:
+            count, period = _parse_cached(text)
+        except ValueError as exc:
+            raise ValueError(
+                f"the limit function of {self!r} returned an invalid limit: {exc}"
+            ) from None
+        if self.cost > count:
+            raise ValueError(
+                f"the limit function of {self!r} returned {text!r}, below the rule's cost "
+                f"({self.cost})"
+            )
+        variant = copy.copy(self)
+        variant.limit = text
+        variant.dynamic = False
+        variant.count, variant.period = count, period
+        variant.name = self._given_name or f"{count}/{_period_text(period)}"
+        variant.ident = f"{self.ident}:{count}/{period}"
+        return variant
 
     def method_matches(self, method: str) -> bool:
         """Whether ``method`` is one of the rule's (case-insensitive, GET covers HEAD)."""
@@ -290,7 +359,10 @@ class Rule:
         return self._matcher is None or self._matcher.match(scope["path"])
 
     def __repr__(self) -> str:
-        parts = [repr(self.limit)]
+        limit = self.limit
+        parts = [
+            repr(limit) if isinstance(limit, str) else getattr(limit, "__qualname__", repr(limit))
+        ]
         if self.path is not None:
             parts.append(f"path={self.path!r}")
         if self.route is not None:
