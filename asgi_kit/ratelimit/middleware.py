@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import inspect
+import json
 import logging
 import math
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 import structlog
@@ -46,6 +48,9 @@ _SERVICE_UNAVAILABLE = b'{"detail":"Service Unavailable"}'
 _DEFAULT_RULES = (Rule("100/minute"),)
 _UNRESOLVED = object()
 _ROUNDING = 1e-6
+#: The IETF draft's problem type for a 429 (RFC 9457 problem details).
+QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+APPLICATION_PROBLEM_JSON = b"application/problem+json"
 # Distinct limit strings kept per callable-limit rule (one per plan or tier).
 _MAX_VARIANTS = 256
 # Already upper-case: a rule that does not list one of them does not match it.
@@ -83,7 +88,8 @@ class _Plan:
         self.legacy_limit = (b"ratelimit-limit", str(rule.count).encode())
         self.legacy_policy = (b"ratelimit-policy", f"{rule.count};w={rule.period}".encode())
         self.ietf_name = f'"{rule.name}"'.encode()
-        self.ietf_policy = self.ietf_name + f";q={rule.count};w={rule.period}".encode()
+        unit = f';qu="{rule.unit}"' if rule.unit is not None else ""
+        self.ietf_policy = self.ietf_name + f";q={rule.count}{unit};w={rule.period}".encode()
 
     def variant(self, text: str) -> _Plan:
         """The plan of this (callable-limit) rule with limit ``text``, cached."""
@@ -98,6 +104,11 @@ class _Plan:
             variants.popitem(last=False)
         variants[text] = found
         return found
+
+
+def _hashed_partition(key: str) -> bytes:
+    """``partition_key=True``: a digest of the client's key, never the key itself."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:12]
 
 
 async def _resolve_limit(plan: _Plan, scope: Scope) -> _Plan | None:
@@ -187,6 +198,15 @@ class RateLimitMiddleware:
             gets the rate-limit headers and ``Retry-After``.
         error_retry_after: ``Retry-After`` seconds on the 503 of
             ``on_backend_error="deny"``.
+        partition_key: With ``headers="ietf"``, add the draft's ``pk``
+            parameter (a Byte Sequence naming the client's partition) to
+            each policy and to ``RateLimit``: True sends the first 12 bytes
+            of the SHA-256 of the rule's key (never the key, which may be an
+            API key or an address); a callable ``(key) -> bytes`` chooses.
+        problem_details: Answer 429s with an RFC 9457
+            ``application/problem+json`` body of the draft's
+            ``quota-exceeded`` problem type, listing the denying rules'
+            names in ``violated-policies`` (instead of the small JSON body).
     """
 
     def __init__(
@@ -202,6 +222,8 @@ class RateLimitMiddleware:
         exclude_paths: Iterable[str] | None = (),
         on_limited: AnyASGIApp | None = None,
         error_retry_after: int = 1,
+        partition_key: bool | Callable[[str], bytes] = False,
+        problem_details: bool = False,
     ) -> None:
         self.app: ASGIApp = asgi3(app)
         given: Any = rules
@@ -291,6 +313,22 @@ class RateLimitMiddleware:
         ):
             raise ValueError(f"error_retry_after must be an int >= 0, got {error_retry_after!r}")
         self._error_headers: Headers = [(b"retry-after", str(error_retry_after).encode())]
+
+        if partition_key is not True and partition_key is not False and not callable(partition_key):
+            raise TypeError(
+                f"partition_key must be a bool or a callable (key) -> bytes, got {partition_key!r}"
+            )
+        if partition_key is not False and not self._ietf:
+            raise ValueError("partition_key needs headers='ietf' (the draft's pk parameter)")
+        self.partition_key = partition_key
+        self._pk: Callable[[str], bytes] | None = (
+            None
+            if partition_key is False
+            else (_hashed_partition if partition_key is True else partition_key)
+        )
+        if not isinstance(problem_details, bool):
+            raise TypeError(f"problem_details must be a bool, got {problem_details!r}")
+        self.problem_details = problem_details
         self._log = structlog.get_logger("asgi_kit.ratelimit")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -357,7 +395,7 @@ class RateLimitMiddleware:
             if not self._headers_on:
                 await self.app(scope, receive, send)
                 return
-            extra = self._rate_headers(plans, index, outcome)
+            extra = self._rate_headers(plans, index, outcome, checks)
             start_type = "http.response.start" if scope_type == "http" else "websocket.accept"
 
             async def send_with_headers(message: Message) -> None:
@@ -368,7 +406,7 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send_with_headers)
             return
 
-        await self._deny(scope, receive, send, plans, index, outcome, outcomes)
+        await self._deny(scope, receive, send, plans, index, outcome, outcomes, checks)
 
     async def _applicable(
         self, scope: Scope, method: str, path: str, normal: str
@@ -425,11 +463,19 @@ class RateLimitMiddleware:
             )
         return template
 
-    def _rate_headers(self, plans: list[_Plan], index: int, outcome: Outcome) -> Headers:
+    def _rate_headers(
+        self,
+        plans: list[_Plan],
+        index: int,
+        outcome: Outcome,
+        checks: Sequence[tuple[Rule, str]],
+    ) -> Headers:
         plan = plans[index]
         # Less a microsecond: `now + 30.0 - now` can come out as 30.000000000004.
         reset = b"%d" % math.ceil(outcome.reset - _ROUNDING)
         if self._ietf:
+            if self._pk is not None:
+                return self._ietf_with_partitions(plans, index, outcome, checks, reset)
             policy = (
                 plan.ietf_policy if len(plans) == 1 else b", ".join([p.ietf_policy for p in plans])
             )
@@ -442,6 +488,40 @@ class RateLimitMiddleware:
             plan.legacy_policy,
         ]
 
+    def _ietf_with_partitions(
+        self,
+        plans: list[_Plan],
+        index: int,
+        outcome: Outcome,
+        checks: Sequence[tuple[Rule, str]],
+        reset: bytes,
+    ) -> Headers:
+        """The IETF fields with each policy's partition key (``pk``, a Byte Sequence)."""
+        assert self._pk is not None
+        pks = [b";pk=:" + base64.b64encode(self._pk(key)) + b":" for _, key in checks]
+        policy = b", ".join([p.ietf_policy + pk for p, pk in zip(plans, pks, strict=True)])
+        plan = plans[index]
+        state = b"%s;r=%d;t=%s%s" % (plan.ietf_name, outcome.remaining, reset, pks[index])
+        return [(b"ratelimit-policy", policy), (b"ratelimit", state)]
+
+    def _denied_body(
+        self, plans: list[_Plan], outcomes: Sequence[Outcome], retry_after: int
+    ) -> tuple[bytes, bytes]:
+        """The 429 body and its content type: small JSON, or RFC 9457 problem details."""
+        if not self.problem_details:
+            body = b'{"detail":"Too Many Requests","retry_after":%d}' % retry_after
+            return body, APPLICATION_JSON
+        violated = [p.rule.name for p, o in zip(plans, outcomes, strict=False) if not o.allowed]
+        problem = {
+            "type": QUOTA_EXCEEDED,
+            "title": "Too Many Requests",
+            "status": 429,
+            "detail": f"Quota exceeded; retry after {retry_after} seconds.",
+            "violated-policies": violated,
+            "retry_after": retry_after,
+        }
+        return json.dumps(problem, separators=(",", ":")).encode(), APPLICATION_PROBLEM_JSON
+
     async def _deny(
         self,
         scope: Scope,
@@ -451,11 +531,12 @@ class RateLimitMiddleware:
         index: int,
         outcome: Outcome,
         outcomes: Sequence[Outcome],
+        checks: Sequence[tuple[Rule, str]],
     ) -> None:
         retry_after = max(math.ceil(outcome.retry_after - _ROUNDING), 1)
         # Reset and Retry-After name the same instant, as the IETF draft asks.
         outcome = outcome._replace(reset=float(retry_after))
-        extra = self._rate_headers(plans, index, outcome) if self._headers_on else []
+        extra = self._rate_headers(plans, index, outcome, checks) if self._headers_on else []
         extra.append((b"retry-after", str(retry_after).encode()))
         if scope["type"] == "websocket":
             await refuse_websocket(
@@ -479,8 +560,8 @@ class RateLimitMiddleware:
 
             await self.on_limited(scope, receive, send_with_headers)
             return
-        body = b'{"detail":"Too Many Requests","retry_after":%d}' % retry_after
-        await send_response(send, 429, body, APPLICATION_JSON, extra)
+        body, content_type = self._denied_body(plans, outcomes, retry_after)
+        await send_response(send, 429, body, content_type, extra)
 
     async def _backend_failed(
         self, exc: Exception, scope: Scope, receive: Receive, send: Send

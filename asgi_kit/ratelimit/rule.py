@@ -133,7 +133,8 @@ class Rule:
     ``key`` overrides the middleware's key function for this rule.
     ``algorithm`` is ``"gcra"`` (smooth, allows a burst of N),
     ``"sliding_window"`` or ``"fixed_window"``.  ``cost`` is how many units
-    one request uses.
+    one request uses; ``unit`` names what the quota then counts (the IETF
+    ``qu`` parameter, default ``"units"`` when ``cost`` is not 1).
 
     ``name`` labels the rule in the IETF headers and in storage keys; by
     default it is derived from the limit (``"100/minute"``).  Every argument
@@ -161,6 +162,7 @@ class Rule:
         "path",
         "period",
         "route",
+        "unit",
     )
 
     def __init__(
@@ -176,6 +178,7 @@ class Rule:
         name: str | None = None,
         exact_path: bool = False,
         head: bool = True,
+        unit: str | None = None,
     ) -> None:
         self.limit = limit
         # A callable limit is resolved per request into a variant of this rule
@@ -274,6 +277,16 @@ class Rule:
                 f"name must be non-empty printable ASCII without '\"' or '\\', got {name!r}"
             )
         self.name = name
+
+        if unit is not None and (
+            not isinstance(unit, str) or not unit or not all(ord(c) in _NAME_CHARS for c in unit)
+        ):
+            raise ValueError(
+                f"unit must be non-empty printable ASCII without '\"' or '\\', got {unit!r}"
+            )
+        # The IETF quota unit (`qu`): requests (the draft's default, not sent)
+        # unless a request costs several units, which are then what q and r count.
+        self.unit = unit if unit is not None else ("units" if cost != 1 else None)
 
         # Storage identity: the name, the algorithm (state shapes differ) and,
         # when the rule is scoped or has its own key function, a digest of
