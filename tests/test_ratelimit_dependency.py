@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -11,11 +10,12 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI
 from fastapi.responses import PlainTextResponse
 
-from asgi_kit.ratelimit import MemoryBackend, RateLimitMiddleware, RedisBackend, Rule, header
+from asgi_kit.ratelimit import MemoryBackend, RateLimitMiddleware, Rule, header
 from asgi_kit.ratelimit.check import CheckResult
 from asgi_kit.ratelimit.dependency import RateLimit, RateLimitExceeded
 
 from ._support.asgi import asgi_client
+from ._support.ratelimit import redis_backend
 
 
 def build(limit: RateLimit, **middleware: Any) -> FastAPI:
@@ -127,24 +127,21 @@ def test_validation() -> None:
         RateLimit(Rule("1/minute"), on_limited=lambda *a: None)
     with pytest.raises(ValueError, match="headers"):
         RateLimit(Rule("1/minute"), headers="bogus")
+    with pytest.raises(TypeError, match="is not a Rule"):
+        RateLimit("5/minute")  # type: ignore[arg-type]
+    assert repr(RateLimit([Rule("1/minute", name="a"), Rule("2/minute", name="b")])).startswith(
+        "RateLimit(RateLimitMiddleware(rules=[Rule('1/minute'"
+    )
     assert issubclass(RateLimitExceeded, Exception)
 
 
-@pytest.fixture
-async def redis_backend(redis_url: str) -> AsyncIterator[RedisBackend]:
-    backend = RedisBackend(redis_url, prefix="dep:", timeout=2.0)
-    try:
-        yield backend
-    finally:
-        await backend.close()
-
-
 @pytest.mark.redis
-async def test_on_redis_two_apps_share_one_limit(redis_backend: RedisBackend) -> None:
-    apps = [build(RateLimit(Rule("3/minute", name="login"), backend=redis_backend)) for _ in "ab"]
-    statuses = []
-    for i in range(4):
-        transport = httpx.ASGITransport(app=apps[i % 2], client=("10.0.0.9", 1))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            statuses.append((await client.post("/login")).status_code)
-    assert statuses == [200, 200, 200, 429]
+async def test_on_redis_two_apps_share_one_limit(redis_url: str) -> None:
+    async with redis_backend(redis_url, "dep:") as backend:
+        apps = [build(RateLimit(Rule("3/minute", name="login"), backend=backend)) for _ in "ab"]
+        statuses = []
+        for i in range(4):
+            transport = httpx.ASGITransport(app=apps[i % 2], client=("10.0.0.9", 1))
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                statuses.append((await client.post("/login")).status_code)
+        assert statuses == [200, 200, 200, 429]

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from asgi_kit.ratelimit import RateLimitMiddleware, RedisBackend, Rule, header
+from asgi_kit.ratelimit import RateLimitMiddleware, Rule, header
 from asgi_kit.ratelimit.middleware import _MAX_VARIANTS
 from asgi_kit.ratelimit.rule import _parse_cached
 from asgi_kit.types import Receive, Scope, Send
 
 from ._support.asgi import call_http
+from ._support.ratelimit import redis_backend
 
 PLANS = {"free": "2/minute", "pro": "4/minute"}
 
@@ -119,23 +119,15 @@ async def test_parsed_limits_and_variants_are_bounded() -> None:
     assert info.maxsize is not None and info.currsize <= info.maxsize
 
 
-@pytest.fixture
-async def redis_backend(redis_url: str) -> AsyncIterator[RedisBackend]:
-    backend = RedisBackend(redis_url, prefix="dyn:", timeout=2.0)
-    try:
-        yield backend
-    finally:
-        await backend.close()
-
-
 @pytest.mark.redis
-async def test_callable_limits_on_redis(redis_backend: RedisBackend) -> None:
-    rules = [Rule(async_plan_limit, key=header("x-user"), algorithm="sliding_window")]
-    one = RateLimitMiddleware(app, rules=rules, backend=redis_backend)
-    two = RateLimitMiddleware(app, rules=rules, backend=redis_backend)  # another worker
-    assert await statuses(one, "free", "r1", 1) + await statuses(two, "free", "r1", 2) == [
-        200,
-        200,
-        429,
-    ]
-    assert await statuses(two, "pro", "r2", 5) == [200, 200, 200, 200, 429]
+async def test_callable_limits_on_redis(redis_url: str) -> None:
+    async with redis_backend(redis_url, "dyn:") as backend:
+        rules = [Rule(async_plan_limit, key=header("x-user"), algorithm="sliding_window")]
+        one = RateLimitMiddleware(app, rules=rules, backend=backend)
+        two = RateLimitMiddleware(app, rules=rules, backend=backend)  # another worker
+        assert await statuses(one, "free", "r1", 1) + await statuses(two, "free", "r1", 2) == [
+            200,
+            200,
+            429,
+        ]
+        assert await statuses(two, "pro", "r2", 5) == [200, 200, 200, 200, 429]

@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
 from asgi_kit.ratelimit import (
     MemoryBackend,
-    RedisBackend,
     Rule,
     WebSocketRateLimitMiddleware,
     header,
 )
 
 from ._support.asgi import http_scope, websocket, websocket_scope
+from ._support.ratelimit import redis_backend
 from ._support.servers import LiveServerFactory
 from .apps.ratelimit_ws_messages_app import echo
 
@@ -108,26 +107,18 @@ def test_validation() -> None:
         WebSocketRateLimitMiddleware(5)  # type: ignore[arg-type]
 
 
-@pytest.fixture
-async def redis_backend(redis_url: str) -> AsyncIterator[RedisBackend]:
-    backend = RedisBackend(redis_url, prefix="ws:", timeout=2.0)
-    try:
-        yield backend
-    finally:
-        await backend.close()
-
-
 @pytest.mark.redis
-async def test_per_key_limit_on_redis_across_workers(redis_backend: RedisBackend) -> None:
-    rules = [Rule("3/minute", key=header("x-user"))]
-    workers = [
-        WebSocketRateLimitMiddleware(echo, rules=rules, backend=redis_backend, per="key")
-        for _ in range(2)
-    ]
-    user = {"headers": [(b"x-user", b"r1")]}
-    assert (await converse(workers[0], 2, path="/ws", **user))[0] == ["m0", "m1"]
-    echoes, closed = await converse(workers[1], 3, path="/ws", **user)
-    assert echoes == ["m0"] and closed is not None and closed["code"] == 1008
+async def test_per_key_limit_on_redis_across_workers(redis_url: str) -> None:
+    async with redis_backend(redis_url, "ws:") as backend:
+        rules = [Rule("3/minute", key=header("x-user"))]
+        workers = [
+            WebSocketRateLimitMiddleware(echo, rules=rules, backend=backend, per="key")
+            for _ in range(2)
+        ]
+        user = {"headers": [(b"x-user", b"r1")]}
+        assert (await converse(workers[0], 2, path="/ws", **user))[0] == ["m0", "m1"]
+        echoes, closed = await converse(workers[1], 3, path="/ws", **user)
+        assert echoes == ["m0"] and closed is not None and closed["code"] == 1008
 
 
 @pytest.mark.e2e

@@ -56,7 +56,8 @@ class CheckResult(NamedTuple):
 class RateLimitCheck:
     """Decides requests exactly as ``RateLimitMiddleware(**options)`` would.
 
-    ``rules`` are :class:`Rule` objects (or one); ``options`` are the
+    ``rules`` are :class:`Rule` objects or lists of them (none: the
+    middleware's default rule); ``options`` are the
     middleware's (``backend``, ``key``, ``headers``, ``on_backend_error``,
     ``exclude_paths``, ``partition_key``, ``problem_details``...), validated
     the same way.  Pass the backend your middleware uses to share its state.
@@ -64,13 +65,22 @@ class RateLimitCheck:
 
     __slots__ = ("middleware",)
 
-    def __init__(self, rules: Rule | Iterable[Rule] | None = None, **options: Any) -> None:
+    def __init__(self, *rules: Rule | Iterable[Rule], **options: Any) -> None:
+        flat: list[Rule] = []
+        item: Any
+        for item in rules:
+            if isinstance(item, Rule):
+                flat.append(item)
+            elif isinstance(item, (str, bytes)) or not isinstance(item, Iterable):
+                raise TypeError(f"rules: {item!r} is not a Rule (write Rule({item!r}))")
+            else:
+                flat.extend(item)
         if "on_limited" in options:
             raise TypeError(
                 "on_limited: a route-level limit answers with the middleware's 429; "
                 "use an exception handler for another answer"
             )
-        self.middleware = RateLimitMiddleware(_probe, rules=rules, **options)  # type: ignore[arg-type]
+        self.middleware = RateLimitMiddleware(_probe, rules=flat or None, **options)
 
     async def __call__(self, scope: Scope) -> CheckResult:
         """Decide the request of ``scope`` (an ``http`` scope; it is not modified)."""

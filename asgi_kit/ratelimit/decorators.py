@@ -67,13 +67,7 @@ def rate_limit(*rules: Rule | Iterable[Rule], **options: Any) -> Callable[[View]
     adapters build (``scope["client"]``, ``scope["headers"]``, and the
     session or user other adapters put there).
     """
-    flat: list[Rule] = []
-    for item in rules:
-        if isinstance(item, Rule):
-            flat.append(item)
-        else:
-            flat.extend(item)
-    check = RateLimitCheck(flat or None, **options)
+    check = RateLimitCheck(*rules, **options)
     check_sync = async_to_sync(check)
 
     def decorator(view: View) -> View:

@@ -96,13 +96,7 @@ class RateLimit:
     """
 
     def __init__(self, *rules: Rule | Iterable[Rule], **options: Any) -> None:
-        flat: list[Rule] = []
-        for item in rules:
-            if isinstance(item, Rule):
-                flat.append(item)
-            else:
-                flat.extend(item)
-        self.check = RateLimitCheck(flat or None, **options)
+        self.check = RateLimitCheck(*rules, **options)
 
     async def __call__(self, request: HTTPConnection, response: Response) -> CheckResult:
         scope = request.scope

@@ -5,22 +5,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from asgi_kit.ratelimit import MemoryBackend, Rule, WebSocketRateLimitMiddleware
 
-
-async def echo(scope: Any, receive: Any, send: Any) -> None:
-    if scope["type"] != "websocket":
-        return
-    await receive()  # websocket.connect
-    await send({"type": "websocket.accept"})
-    while True:
-        message = await receive()
-        if message["type"] != "websocket.receive":
-            return
-        await send({"type": "websocket.send", "text": message.get("text") or ""})
-
+from .ratelimit_ws_app import echo
 
 backend = MemoryBackend()
 per_connection = WebSocketRateLimitMiddleware(
