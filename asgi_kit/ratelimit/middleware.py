@@ -159,7 +159,9 @@ def _merge_headers(message: Message, extra: Headers) -> Message:
 class RateLimitMiddleware:
     """Limit request rates per client, exactly, on one process or many.
 
-    Every rule whose ``path`` and ``methods`` match a request is checked
+    Every rule whose ``path`` (in any spelling the router treats as it) or
+    ``route``, and ``methods`` (case-insensitive, GET covering HEAD) match a
+    request is checked
     against its own bucket (keyed by the rule's ``key``, else ``key``); the
     request is denied when any of them denies, and then no rule's quota is
     consumed.  Denied HTTP requests get ``429`` with ``Retry-After`` (whole
