@@ -478,3 +478,24 @@ async def test_route_rules_resolve_through_a_starlette_router() -> None:
         assert (await client.get("/api/items/3")).status_code == 429
         assert (await client.get("/other")).status_code == 200
         assert (await client.get("/api/items/x")).status_code == 404  # no route: not counted
+
+
+async def test_route_rules_resolve_through_a_wrapped_litestar_app() -> None:
+    from litestar import Litestar, get
+
+    @get("/items/{item_id:int}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @get("/other")
+    async def other() -> dict[str, bool]:
+        return {"ok": True}
+
+    app = Litestar(route_handlers=[item, other])
+    mw = RateLimitMiddleware(app, rules=[Rule("2/minute", route="/items/{item_id}")])
+    async with asgi_client(mw) as client:
+        assert (await client.get("/items/1")).status_code == 200
+        assert (await client.get("/items/2/")).status_code == 200
+        assert (await client.get("/items/3")).status_code == 429
+        assert (await client.get("/other")).status_code == 200
+        assert (await client.get("/missing")).status_code == 404

@@ -11,7 +11,9 @@ only built by the middleware when a ``route=`` rule exists:
 2. a Starlette/FastAPI router found inside the wrapped app (FastAPI's
    ``add_middleware`` stack ends in one): its routes are matched the way the
    router will match them, mounts included, once per request;
-3. Django's URL resolver, when the middleware runs in asgi_kit's Django
+3. a Litestar application wrapped by the middleware (its router's own cached
+   routing call);
+4. Django's URL resolver, when the middleware runs in asgi_kit's Django
    adapter (``MIDDLEWARE``), which calls it before Django resolves the URL.
 
 Anything else (a raw ASGI app, a router the resolver cannot see) gives None,
@@ -33,9 +35,9 @@ _MAX_DEPTH = 64
 
 
 def _find_router(app: Any) -> tuple[str, Any]:
-    """What routes requests behind ``app``: ``("starlette", router)``, ``("django", None)``
-    (asgi_kit's Django adapter: Django resolves the URL after the middleware) or
-    ``("", None)``."""
+    """What routes requests behind ``app``: ``("starlette", router)``,
+    ``("litestar", asgi_router)``, ``("django", None)`` (asgi_kit's Django
+    adapter: Django resolves the URL after the middleware) or ``("", None)``."""
     try:
         from starlette.routing import Router
     except ImportError:  # Starlette is not installed: no Starlette router to find.
@@ -49,6 +51,8 @@ def _find_router(app: Any) -> tuple[str, Any]:
         seen.add(id(app))
         if view_app is not None and app is view_app:
             return "django", None
+        if type(app).__module__.startswith("litestar") and hasattr(app, "asgi_router"):
+            return "litestar", app.asgi_router
         if Router is not None:
             if isinstance(app, Router):
                 return "starlette", app
@@ -81,6 +85,24 @@ def _starlette_route(routes: Any, scope: Scope) -> str | None:
             # A routing sub-app: the template is that of its own route.
             return _starlette_route(sub, inner)
     return route_template(inner)
+
+
+def _litestar_route(router: Any, scope: Scope) -> str | None:
+    from litestar.utils.path import normalize_path
+
+    path = scope.get("path")
+    if not isinstance(path, str):
+        return None
+    root = scope.get("root_path") or ""
+    if isinstance(root, str) and root:
+        path = path.split(root, maxsplit=1)[-1]  # as Litestar's own router does
+    try:
+        # Litestar's cached routing call: what its router will run for this request.
+        routed = router.handle_routing(path=normalize_path(path), method=scope.get("method"))
+    except Exception:  # NotFound, MethodNotAllowed...: no route
+        return None
+    template = routed[4]
+    return template if isinstance(template, str) and template else None
 
 
 def _django_route(scope: Scope) -> str | None:
@@ -123,11 +145,13 @@ class RouteResolver:
             self._kind, self._router = _find_router(self._app)
         if self._kind == "starlette":
             return _starlette_route(self._router.routes, scope)
+        if self._kind == "litestar":
+            return _litestar_route(self._router, scope)
         if self._kind == "django":
             return _django_route(scope)
         return None
 
     @property
     def kind(self) -> str | None:
-        """``"starlette"``, ``"django"``, ``""`` (scope only) or None (not looked up yet)."""
+        """``"starlette"``, ``"litestar"``, ``"django"``, ``""`` (scope only) or None (not yet)."""
         return self._kind
