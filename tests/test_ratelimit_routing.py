@@ -297,7 +297,7 @@ def _bypassed(send: Send, framework: str, spellings_: list[str], handler: str) -
     assert runs_of(client).get(handler, 0) <= LIMIT
 
 
-@pytest.mark.parametrize("framework", ["starlette", "litestar", "django"])
+@pytest.mark.parametrize("framework", ["starlette", "fastapi", "litestar", "django"])
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_generated_spellings_are_counted(framework: str, data: st.DataObject) -> None:
