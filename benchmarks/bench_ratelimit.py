@@ -60,6 +60,17 @@ def _ours(app: App, headers: Any) -> App:
     return RateLimitMiddleware(app, rules=[Rule(LIMIT)], backend=MemoryBackend(), headers=headers)
 
 
+def _ours_scoped(app: App) -> App:
+    # Path-scoped rules and an exemption: the request path is normalised once
+    # (repeated slashes, dot segments, trailing slash) and matched by both.
+    return RateLimitMiddleware(
+        app,
+        rules=[Rule(LIMIT, path="/*"), Rule(LIMIT, path="/login", methods={"POST"})],
+        backend=MemoryBackend(),
+        exempt_paths=["/health"],
+    )
+
+
 def scenarios() -> list[Scenario]:
     raw = json_app()
     return [
@@ -99,6 +110,13 @@ def scenarios() -> list[Scenario]:
             bare=raw,
             ours=_ours(raw, False),
             anchors={"asgi-ratelimit (memory)": optional(lambda: _asgi_ratelimit(raw))},
+            goal=0.5,
+        ),
+        Scenario(
+            "rate limit, raw app, path-scoped rules + exempt path",
+            bare=raw,
+            ours=_ours_scoped(raw),
+            anchors={"asgi-ratelimit (memory, path regex)": optional(lambda: _asgi_ratelimit(raw))},
             goal=0.5,
         ),
     ]

@@ -7,9 +7,26 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import structlog
 
 from ._support.redis import RedisServer, flushall, in_ci, redis_binary
 from ._support.servers import SERVERS, LiveServerFactory
+
+
+@pytest.fixture(autouse=True)
+def _structlog_as_found() -> Iterator[None]:
+    """Give each test structlog as the test before it found it.
+
+    Tests and docs snippets call ``structlog.configure``; asgi_kit's code
+    asks ``structlog.is_configured()`` to choose where to log, so a
+    configuration left behind would change what later tests observe.
+    """
+    configured, config = structlog.is_configured(), structlog.get_config()
+    yield
+    if configured:
+        structlog.configure(**config)
+    else:
+        structlog.reset_defaults()
 
 
 @pytest.fixture(scope="session")

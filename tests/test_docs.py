@@ -159,12 +159,35 @@ def restore_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     installed: list[Any] = []
     monkeypatch.setattr(trace, "set_tracer_provider", installed.append)
     config = structlog.get_config()
+    was_configured = structlog.is_configured()
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
+    # Blocks set environment variables (DJANGO_SETTINGS_MODULE): later tests
+    # and the servers they start must not inherit them.
+    environ = dict(os.environ)
+    # dictConfig (Django's LOGGING) disables and reconfigures named loggers too.
+    loggers = {
+        name: (lg.level, lg.propagate, lg.disabled, lg.handlers[:])
+        for name, lg in logging.Logger.manager.loggerDict.items()
+        if isinstance(lg, logging.Logger)
+    }
     try:
         yield
     finally:
-        structlog.configure(**config)
+        os.environ.clear()
+        os.environ.update(environ)
+        for name, lg in list(logging.Logger.manager.loggerDict.items()):
+            if not isinstance(lg, logging.Logger):
+                continue
+            if name in loggers:
+                lg.level, lg.propagate, lg.disabled, lg.handlers[:] = loggers[name]
+            else:
+                lg.setLevel(logging.NOTSET)
+                lg.propagate, lg.disabled, lg.handlers[:] = True, False, []
+        if was_configured:
+            structlog.configure(**config)
+        else:  # configure() would leave structlog "configured", which code checks
+            structlog.reset_defaults()
         root.handlers[:] = handlers
         root.setLevel(level)
         for provider in installed:
@@ -346,8 +369,8 @@ def test_django_page_settings_log_trace_ids_and_limit_login(
         MIDDLEWARE=middleware, ASGI_KIT=configured, ROOT_URLCONF="tests.apps.docs_django_urls"
     ):
         client = Client()
-        statuses = [client.get("/login/").status_code for _ in range(6)]
-    # Rule("5/minute", path="/login/") matches Django's URL.
+        statuses = [client.post("/login/").status_code for _ in range(6)]
+    # Rule("5/minute", path="/login/", methods={"POST"}) matches Django's URL.
     assert statuses == [200] * 5 + [429]
     spans = {format(s.context.trace_id, "032x") for s in exporter.get_finished_spans()}
     assert len(spans) == 6

@@ -276,7 +276,8 @@ def test_path_matcher() -> None:
     assert match("/health")
     assert not match("/healthz")
     assert match("/static/css/site.css")
-    assert not match("/static")
+    assert match("/static")  # "/static/" is the same path
+    assert not match("/staticfiles")
     assert match("/api/v1/private")
     assert match("/img/logo.png")
     assert not match("/api/v1/public")

@@ -404,3 +404,98 @@ async def test_hostile_key_headers_never_break_a_request(values: list[bytes], pa
     for _ in range(3):
         response = await call_http(mw, scope=dict(scope))
         assert response.status in (200, 429)
+
+
+async def test_method_case_head_and_spellings_share_one_bucket() -> None:
+    mw = limited(
+        Rule("3/minute", path="/login", methods={"POST"}),
+        Rule("3/minute", path="/page", methods={"GET"}),
+    )
+    for method in ("post", "Post", "POST"):
+        assert (await call_http(mw, method, "/login")).status == 200
+    assert (await call_http(mw, "pOST", "/login/")).status == 429
+    for method, path in (("HEAD", "/page"), ("get", "//page"), ("head", "/page/")):
+        assert (await call_http(mw, method, path)).status == 200
+    assert (await call_http(mw, "GET", "/./page")).status == 429
+    # A single path rule (the middleware's one-rule fast path) too.
+    single = limited(Rule("1/minute", path="/limited", methods={"GET"}))
+    assert (await call_http(single, "GET", "/%6Cimited")).status == 200
+    assert (await call_http(single, "head", "/limited//")).status == 429
+
+
+async def test_exclude_paths_alias_and_exclusions_not_widened() -> None:
+    mw = limited(Rule("1/minute"), exclude_paths=["/health", "/static/*"])
+    assert mw.exclude_paths is mw.exempt_paths
+    for _ in range(3):
+        assert (await call_http(mw, "GET", "/health/")).status == 200
+        assert (await call_http(mw, "GET", "/static//app.js")).status == 200
+    assert (await call_http(mw, "GET", "/static/../admin")).status == 200  # counted: 1 of 1
+    assert (await call_http(mw, "GET", "/health/../admin")).status == 429
+    assert (await call_http(mw, "GET", "//health")).status == 429  # raw ASGI: not /health
+    with pytest.raises(ValueError, match="exclude_paths or its alias exempt_paths"):
+        limited(exclude_paths=["/a"], exempt_paths=["/b"])
+    with pytest.raises(ValueError, match="exclude_paths"):
+        limited(exclude_paths=["health"])
+
+
+async def test_route_rules_read_the_route_from_the_scope() -> None:
+    mw = limited(Rule("2/minute", route="/items/{item_id}"), Rule("100/minute"))
+    for n in (1, 2):
+        scope = http_scope("GET", f"/items/{n}", route="/items/{item_id}")
+        assert (await call_http(mw, scope=scope)).status == 200
+    scope = http_scope("GET", "/items/3", path_template="/items/{item_id:int}")
+    assert (await call_http(mw, scope=scope)).status == 429
+    assert (await call_http(mw, "GET", "/items/4")).status == 200  # no route known
+
+
+async def test_a_route_rule_that_cannot_see_routes_says_so_once(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    mw = limited(Rule("1/minute", route="/items/{item_id}"))
+    with caplog.at_level(logging.WARNING, logger="asgi_kit.ratelimit"):
+        for _ in range(3):
+            assert (await call_http(mw, "GET", "/items/1")).status == 200
+    warnings = [r for r in caplog.records if "route= rule cannot see the route" in r.message]
+    assert len(warnings) == 1
+
+
+async def test_route_rules_resolve_through_a_starlette_router() -> None:
+    from starlette.applications import Starlette
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Mount, Route
+
+    async def item(request: Any) -> PlainTextResponse:
+        return PlainTextResponse("item")
+
+    api = Starlette(routes=[Route("/items/{item_id:int}", item, methods=["GET", "POST"])])
+    outer = Starlette(routes=[Mount("/api", app=api.router), Route("/other", item)])
+    outer.add_middleware(
+        RateLimitMiddleware, rules=[Rule("2/minute", route="/api/items/{item_id}")]
+    )
+    async with asgi_client(outer) as client:
+        assert (await client.get("/api/items/1")).status_code == 200
+        assert (await client.post("/api/items/2")).status_code == 200
+        assert (await client.get("/api/items/3")).status_code == 429
+        assert (await client.get("/other")).status_code == 200
+        assert (await client.get("/api/items/x")).status_code == 404  # no route: not counted
+
+
+async def test_route_rules_resolve_through_a_wrapped_litestar_app() -> None:
+    from litestar import Litestar, get
+
+    @get("/items/{item_id:int}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @get("/other")
+    async def other() -> dict[str, bool]:
+        return {"ok": True}
+
+    app = Litestar(route_handlers=[item, other])
+    mw = RateLimitMiddleware(app, rules=[Rule("2/minute", route="/items/{item_id}")])
+    async with asgi_client(mw) as client:
+        assert (await client.get("/items/1")).status_code == 200
+        assert (await client.get("/items/2/")).status_code == 200
+        assert (await client.get("/items/3")).status_code == 429
+        assert (await client.get("/other")).status_code == 200
+        assert (await client.get("/missing")).status_code == 404

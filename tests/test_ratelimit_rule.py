@@ -174,3 +174,70 @@ def test_key_helpers() -> None:
     assert api_key(http_scope()) is None
     with pytest.raises(ValueError, match="header"):
         header("bad header")
+
+
+def test_methods_match_case_insensitively_and_get_covers_head() -> None:
+    login = Rule("3/minute", path="/login", methods={"POST"})
+    for method in ("POST", "post", "Post", "pOsT"):
+        assert login.applies(http_scope(method, "/login")), method
+    assert not login.applies(http_scope("GET", "/login"))
+    page = Rule("3/minute", methods={"get"})
+    assert page.methods == frozenset({"GET"})  # what the user listed
+    for method in ("GET", "get", "HEAD", "head", "Head"):
+        assert page.applies(http_scope(method, "/")), method
+    assert not page.applies(http_scope("POST", "/"))
+    get_only = Rule("3/minute", methods={"GET"}, head=False)
+    assert get_only.applies(http_scope("GET", "/"))
+    assert not get_only.applies(http_scope("HEAD", "/"))
+    with pytest.raises(TypeError, match="head"):
+        Rule("3/minute", head="no")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "path", ["/login", "/login/", "//login", "/login//", "/./login", "/%6Cogin", "/x/../login"]
+)
+def test_a_rule_path_covers_every_spelling(path: str) -> None:
+    assert Rule("3/minute", path="/login").applies(http_scope("GET", path))
+    # Django's URLs end in "/": a rule written either way counts both.
+    assert Rule("3/minute", path="/login/").applies(http_scope("GET", path))
+
+
+def test_exact_path_compares_the_raw_path() -> None:
+    rule = Rule("3/minute", path="/login", exact_path=True)
+    assert rule.applies(http_scope("GET", "/login"))
+    assert not rule.applies(http_scope("GET", "/login/"))
+    with pytest.raises(TypeError, match="exact_path"):
+        Rule("3/minute", path="/x", exact_path=1)  # type: ignore[arg-type]
+
+
+def test_route_rules() -> None:
+    rule = Rule("3/minute", route="/items/{item_id}")
+    assert rule.route == "/items/{item_id}"
+    assert rule.applies(http_scope("GET", "/items/1", route="/items/{item_id}"))
+    # Starlette's path_format drops the convertor a route was declared with.
+    typed = Rule("3/minute", route="/items/{item_id:int}")
+    assert typed.applies(http_scope("GET", "/items/1", route="/items/{item_id}"))
+    assert rule.applies(http_scope("GET", "/x", path_template="/items/{item_id:int}"))
+    django = Rule("3/minute", route="/items/<int:pk>")
+    assert django.applies(http_scope("GET", "/items/1/", **{"asgi_kit.route": "/items/<int:pk>/"}))
+    assert not django.applies(http_scope("GET", "/items/1/"))  # no route known: no match
+    assert not rule.applies(http_scope("GET", "/items/1", route="/other"))
+    several = Rule("3/minute", route=["/a/{x}", "/b"])
+    assert several.applies(http_scope("GET", "/b", route="/b"))
+    assert "route='/items/{item_id}'" in repr(rule)
+    with pytest.raises(ValueError, match="route"):
+        Rule("3/minute", route="items")
+    with pytest.raises(ValueError, match="route"):
+        Rule("3/minute", route=[])
+    with pytest.raises(TypeError, match="route"):
+        Rule("3/minute", route=5)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="path= or route="):
+        Rule("3/minute", path="/a", route="/a")
+
+
+def test_storage_identity_is_unchanged_for_existing_rules() -> None:
+    # Deploying this version must not reset every client's quota in Redis.
+    assert Rule("10/minute").ident == "10/minute:gcra"
+    assert Rule("10/minute", path="/login").ident == "10/minute:gcra:997e668a"
+    assert Rule("10/minute", path="/login", methods={"POST"}).ident == "10/minute:gcra:c806405c"
+    assert Rule("10/minute", route="/login").ident != Rule("10/minute", path="/login").ident

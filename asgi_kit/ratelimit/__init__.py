@@ -15,6 +15,7 @@ from .backends import Backend, BackendError, MemoryBackend, Outcome, RedisBacken
 from .keys import KeyFunc, client_ip, header
 from .middleware import RateLimitMiddleware
 from .rule import Rule, parse_limit
+from .websocket import WebSocketRateLimitMiddleware
 
 __all__ = [
     "Backend",
@@ -25,6 +26,7 @@ __all__ = [
     "RateLimitMiddleware",
     "RedisBackend",
     "Rule",
+    "WebSocketRateLimitMiddleware",
     "client_ip",
     "header",
     "parse_limit",

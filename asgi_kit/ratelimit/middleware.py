@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import inspect
+import json
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal
 
 import structlog
@@ -16,6 +19,7 @@ from asgi_kit._http import (
     PathMatcher,
     asgi3,
     copy_start,
+    normalize_path,
     refuse_websocket,
     send_response,
 )
@@ -24,7 +28,8 @@ from asgi_kit.types import AnyASGIApp, ASGIApp, Headers, Message, Receive, Scope
 from .backends.base import Backend, Outcome
 from .backends.memory import MemoryBackend
 from .keys import KeyFunc, client_ip
-from .rule import Rule
+from .routes import RouteResolver
+from .rule import Rule, route_key
 
 __all__ = ["RateLimitMiddleware"]
 
@@ -41,6 +46,17 @@ _OUR_HEADERS = frozenset(
 _MAX_KEY_LENGTH = 256
 _SERVICE_UNAVAILABLE = b'{"detail":"Service Unavailable"}'
 _DEFAULT_RULES = (Rule("100/minute"),)
+_UNRESOLVED = object()
+_ROUNDING = 1e-6
+#: The IETF draft's problem type for a 429 (RFC 9457 problem details).
+QUOTA_EXCEEDED = "https://iana.org/assignments/http-problem-types#quota-exceeded"
+APPLICATION_PROBLEM_JSON = b"application/problem+json"
+# Distinct limit strings kept per callable-limit rule (one per plan or tier).
+_MAX_VARIANTS = 256
+# Already upper-case: a rule that does not list one of them does not match it.
+_STANDARD_METHODS = frozenset(
+    {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE", "QUERY"}
+)
 _logger = logging.getLogger("asgi_kit.ratelimit")
 
 
@@ -55,18 +71,55 @@ class _Plan:
         "legacy_policy",
         "matcher",
         "methods",
+        "routes",
         "rule",
+        "variants",
     )
 
     def __init__(self, rule: Rule, key: KeyFunc) -> None:
         self.rule = rule
-        self.methods = rule.methods
+        # A callable limit: one plan per limit string it returned (bounded LRU).
+        self.variants: OrderedDict[str, _Plan] | None = OrderedDict() if rule.dynamic else None
+        # Upper-case names, HEAD added to GET unless the rule opted out.
+        self.methods = rule._methods
         self.matcher = rule._matcher
+        self.routes = rule._routes
         self.key = key
         self.legacy_limit = (b"ratelimit-limit", str(rule.count).encode())
         self.legacy_policy = (b"ratelimit-policy", f"{rule.count};w={rule.period}".encode())
         self.ietf_name = f'"{rule.name}"'.encode()
-        self.ietf_policy = self.ietf_name + f";q={rule.count};w={rule.period}".encode()
+        unit = f';qu="{rule.unit}"' if rule.unit is not None else ""
+        self.ietf_policy = self.ietf_name + f";q={rule.count}{unit};w={rule.period}".encode()
+
+    def variant(self, text: str) -> _Plan:
+        """The plan of this (callable-limit) rule with limit ``text``, cached."""
+        variants = self.variants
+        assert variants is not None
+        found = variants.get(text)
+        if found is not None:
+            variants.move_to_end(text)
+            return found
+        found = _Plan(self.rule.with_limit(text), self.key)
+        if len(variants) >= _MAX_VARIANTS:
+            variants.popitem(last=False)
+        variants[text] = found
+        return found
+
+
+def _hashed_partition(key: str) -> bytes:
+    """``partition_key=True``: a digest of the client's key, never the key itself."""
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).digest()[:12]
+
+
+async def _resolve_limit(plan: _Plan, scope: Scope) -> _Plan | None:
+    """The plan for this request's limit of a callable-limit rule (None: not limited)."""
+    limit: Any = plan.rule.limit
+    text = limit(scope)
+    if inspect.isawaitable(text):
+        text = await text
+    if text is None:
+        return None
+    return plan.variant(text)
 
 
 async def _resolve_key(value: Any, plan: _Plan) -> str | None:
@@ -106,7 +159,9 @@ def _merge_headers(message: Message, extra: Headers) -> Message:
 class RateLimitMiddleware:
     """Limit request rates per client, exactly, on one process or many.
 
-    Every rule whose ``path`` and ``methods`` match a request is checked
+    Every rule whose ``path`` (in any spelling the router treats as it) or
+    ``route``, and ``methods`` (case-insensitive, GET covering HEAD) match a
+    request is checked
     against its own bucket (keyed by the rule's ``key``, else ``key``); the
     request is denied when any of them denies, and then no rule's quota is
     consumed.  Denied HTTP requests get ``429`` with ``Retry-After`` (whole
@@ -125,7 +180,12 @@ class RateLimitMiddleware:
             the client a request counts against; None means not limited.
             The default, :func:`client_ip`, reads ``scope["client"]``.
         exempt_paths: Exact paths or globs (``"/health"``, ``"/static/*"``)
-            never limited (None: none).
+            never limited (None: none).  A request is exempt only when every
+            spelling the router may resolve matches (see
+            :class:`asgi_kit._http.PathMatcher`): ``//health`` is exempt
+            where it reaches the ``/health`` route, and ``/health/../admin``
+            never is.  ``exclude_paths`` is the same option under the name
+            every other asgi_kit middleware uses (give one of them).
         on_backend_error: ``"allow"`` lets requests through when the backend
             fails; ``"deny"`` answers 503 with ``Retry-After``.  Each failure
             is logged once as ``asgi_kit.ratelimit``: through structlog when
@@ -140,6 +200,15 @@ class RateLimitMiddleware:
             gets the rate-limit headers and ``Retry-After``.
         error_retry_after: ``Retry-After`` seconds on the 503 of
             ``on_backend_error="deny"``.
+        partition_key: With ``headers="ietf"``, add the draft's ``pk``
+            parameter (a Byte Sequence naming the client's partition) to
+            each policy and to ``RateLimit``: True sends the first 12 bytes
+            of the SHA-256 of the rule's key (never the key, which may be an
+            API key or an address); a callable ``(key) -> bytes`` chooses.
+        problem_details: Answer 429s with an RFC 9457
+            ``application/problem+json`` body of the draft's
+            ``quota-exceeded`` problem type, listing the denying rules'
+            names in ``violated-policies`` (instead of the small JSON body).
     """
 
     def __init__(
@@ -152,8 +221,11 @@ class RateLimitMiddleware:
         on_backend_error: Literal["allow", "deny"] = "allow",
         headers: HeaderMode = "legacy",
         *,
+        exclude_paths: Iterable[str] | None = (),
         on_limited: AnyASGIApp | None = None,
         error_retry_after: int = 1,
+        partition_key: bool | Callable[[str], bytes] = False,
+        problem_details: bool = False,
     ) -> None:
         self.app: ASGIApp = asgi3(app)
         given: Any = rules
@@ -191,13 +263,32 @@ class RateLimitMiddleware:
             raise TypeError(f"key must be a callable (scope) -> str | None, got {key!r}")
         self.key = key
         self._plans = tuple(_Plan(rule, rule.key or key) for rule in rules)
-        self._single = self._plans[0] if len(self._plans) == 1 else None
-        self._single_list = [self._plans[0]]
-
-        self.exempt_paths = PathMatcher(
-            () if exempt_paths is None else exempt_paths, "exempt_paths"
+        first = self._plans[0]
+        self._single = (
+            first
+            if len(self._plans) == 1 and first.routes is None and first.variants is None
+            else None
         )
+        self._single_list = [self._plans[0]]
+        # Built only when a route= rule exists: resolving costs a router match.
+        self._resolver = (
+            RouteResolver(self.app) if any(p.routes is not None for p in self._plans) else None
+        )
+        self._route_warned = False
+
+        if exclude_paths is None or isinstance(exclude_paths, str) or exclude_paths:
+            if exempt_paths:
+                raise ValueError("give exclude_paths or its alias exempt_paths, not both")
+            exempt_paths, option = exclude_paths, "exclude_paths"
+        else:
+            option = "exempt_paths"
+        self.exempt_paths = PathMatcher((() if exempt_paths is None else exempt_paths), option)
+        self.exclude_paths = self.exempt_paths
         self._exempt = self.exempt_paths if self.exempt_paths else None
+        # Normalise the path (once per request) only when a pattern will see it.
+        self._normalise = self._exempt is not None or any(
+            p.matcher is not None and not p.matcher.exact for p in self._plans
+        )
 
         if on_backend_error not in ("allow", "deny"):
             raise ValueError(
@@ -224,6 +315,22 @@ class RateLimitMiddleware:
         ):
             raise ValueError(f"error_retry_after must be an int >= 0, got {error_retry_after!r}")
         self._error_headers: Headers = [(b"retry-after", str(error_retry_after).encode())]
+
+        if partition_key is not True and partition_key is not False and not callable(partition_key):
+            raise TypeError(
+                f"partition_key must be a bool or a callable (key) -> bytes, got {partition_key!r}"
+            )
+        if partition_key is not False and not self._ietf:
+            raise ValueError("partition_key needs headers='ietf' (the draft's pk parameter)")
+        self.partition_key = partition_key
+        self._pk: Callable[[str], bytes] | None = (
+            None
+            if partition_key is False
+            else (_hashed_partition if partition_key is True else partition_key)
+        )
+        if not isinstance(problem_details, bool):
+            raise TypeError(f"problem_details must be a bool, got {problem_details!r}")
+        self.problem_details = problem_details
         self._log = structlog.get_logger("asgi_kit.ratelimit")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -236,15 +343,23 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send)
             return
         path = scope["path"]
-        if self._exempt is not None and self._exempt(path):
-            await self.app(scope, receive, send)
-            return
-
         if self._single is not None:
             # One rule (the common case): no per-request lists to build up.
             plan = self._single
-            if (plan.methods is not None and method not in plan.methods) or (
-                plan.matcher is not None and not plan.matcher(path)
+            methods = plan.methods
+            if (
+                methods is not None
+                and method not in methods
+                # `post` runs Django's POST view: compare it upper-cased (the
+                # set test first keeps GET/POST/... off the str.upper call).
+                and (method in _STANDARD_METHODS or method.upper() not in methods)
+            ):
+                await self.app(scope, receive, send)
+                return
+            # Normalised once, after the cheap method test, for both matchers.
+            normal = normalize_path(path) if self._normalise else path
+            if (self._exempt is not None and self._exempt(path, scope, normal)) or (
+                plan.matcher is not None and not plan.matcher.match(path, normal)
             ):
                 await self.app(scope, receive, send)
                 return
@@ -257,7 +372,11 @@ class RateLimitMiddleware:
             plans = self._single_list
             checks = [(plan.rule, value)]
         else:
-            plans, checks = await self._applicable(scope, method, path)
+            normal = normalize_path(path) if self._normalise else path
+            if self._exempt is not None and self._exempt(path, scope, normal):
+                await self.app(scope, receive, send)
+                return
+            plans, checks = await self._applicable(scope, method, path, normal)
             if not checks:
                 await self.app(scope, receive, send)
                 return
@@ -278,7 +397,7 @@ class RateLimitMiddleware:
             if not self._headers_on:
                 await self.app(scope, receive, send)
                 return
-            extra = self._rate_headers(plans, index, outcome)
+            extra = self._rate_headers(plans, index, outcome, checks)
             start_type = "http.response.start" if scope_type == "http" else "websocket.accept"
 
             async def send_with_headers(message: Message) -> None:
@@ -289,32 +408,76 @@ class RateLimitMiddleware:
             await self.app(scope, receive, send_with_headers)
             return
 
-        await self._deny(scope, receive, send, plans, index, outcome, outcomes)
+        await self._deny(scope, receive, send, plans, index, outcome, outcomes, checks)
 
     async def _applicable(
-        self, scope: Scope, method: str, path: str
+        self, scope: Scope, method: str, path: str, normal: str
     ) -> tuple[list[_Plan], list[tuple[Rule, str]]]:
         """The rules matching this request, with the request's key for each."""
         plans: list[_Plan] = []
         checks: list[tuple[Rule, str]] = []
+        upper: str | None = None
+        template: Any = _UNRESOLVED
         for plan in self._plans:
-            if plan.methods is not None and method not in plan.methods:
+            methods = plan.methods
+            if methods is not None and method not in methods:
+                if method in _STANDARD_METHODS:
+                    continue
+                if upper is None:
+                    upper = method.upper()
+                if upper not in methods:
+                    continue
+            if plan.matcher is not None and not plan.matcher.match(path, normal):
                 continue
-            if plan.matcher is not None and not plan.matcher(path):
-                continue
+            if plan.routes is not None:
+                if template is _UNRESOLVED:
+                    template = self._route(scope)
+                if template is None or template not in plan.routes:
+                    continue
             value = plan.key(scope)
             if type(value) is not str or len(value) > _MAX_KEY_LENGTH:
                 value = await _resolve_key(value, plan)
                 if value is None:
                     continue
+            if plan.variants is not None:
+                resolved = await _resolve_limit(plan, scope)
+                if resolved is None:
+                    continue
+                plan = resolved
             plans.append(plan)
             checks.append((plan.rule, value))
         return plans, checks
 
-    def _rate_headers(self, plans: list[_Plan], index: int, outcome: Outcome) -> Headers:
+    def _route(self, scope: Scope) -> str | None:
+        """This request's route template, compared form (once per request, route= rules)."""
+        assert self._resolver is not None
+        template = self._resolver(scope)
+        if template is not None:
+            return route_key(template)
+        if self._resolver.kind == "" and not self._route_warned:
+            self._route_warned = True
+            _logger.warning(
+                "RateLimitMiddleware: a route= rule cannot see the route of %s: the app "
+                "behind the middleware names no route and has no Starlette router or "
+                "asgi_kit Django adapter the middleware can resolve it with; route= rules "
+                "apply only where the route is known (see the rate-limit docs)",
+                scope.get("path"),
+            )
+        return template
+
+    def _rate_headers(
+        self,
+        plans: list[_Plan],
+        index: int,
+        outcome: Outcome,
+        checks: Sequence[tuple[Rule, str]],
+    ) -> Headers:
         plan = plans[index]
-        reset = b"%d" % math.ceil(outcome.reset)
+        # Less a microsecond: `now + 30.0 - now` can come out as 30.000000000004.
+        reset = b"%d" % math.ceil(outcome.reset - _ROUNDING)
         if self._ietf:
+            if self._pk is not None:
+                return self._ietf_with_partitions(plans, index, outcome, checks, reset)
             policy = (
                 plan.ietf_policy if len(plans) == 1 else b", ".join([p.ietf_policy for p in plans])
             )
@@ -327,6 +490,40 @@ class RateLimitMiddleware:
             plan.legacy_policy,
         ]
 
+    def _ietf_with_partitions(
+        self,
+        plans: list[_Plan],
+        index: int,
+        outcome: Outcome,
+        checks: Sequence[tuple[Rule, str]],
+        reset: bytes,
+    ) -> Headers:
+        """The IETF fields with each policy's partition key (``pk``, a Byte Sequence)."""
+        assert self._pk is not None
+        pks = [b";pk=:" + base64.b64encode(self._pk(key)) + b":" for _, key in checks]
+        policy = b", ".join([p.ietf_policy + pk for p, pk in zip(plans, pks, strict=True)])
+        plan = plans[index]
+        state = b"%s;r=%d;t=%s%s" % (plan.ietf_name, outcome.remaining, reset, pks[index])
+        return [(b"ratelimit-policy", policy), (b"ratelimit", state)]
+
+    def _denied_body(
+        self, plans: list[_Plan], outcomes: Sequence[Outcome], retry_after: int
+    ) -> tuple[bytes, bytes]:
+        """The 429 body and its content type: small JSON, or RFC 9457 problem details."""
+        if not self.problem_details:
+            body = b'{"detail":"Too Many Requests","retry_after":%d}' % retry_after
+            return body, APPLICATION_JSON
+        violated = [p.rule.name for p, o in zip(plans, outcomes, strict=False) if not o.allowed]
+        problem = {
+            "type": QUOTA_EXCEEDED,
+            "title": "Too Many Requests",
+            "status": 429,
+            "detail": f"Quota exceeded; retry after {retry_after} seconds.",
+            "violated-policies": violated,
+            "retry_after": retry_after,
+        }
+        return json.dumps(problem, separators=(",", ":")).encode(), APPLICATION_PROBLEM_JSON
+
     async def _deny(
         self,
         scope: Scope,
@@ -336,11 +533,12 @@ class RateLimitMiddleware:
         index: int,
         outcome: Outcome,
         outcomes: Sequence[Outcome],
+        checks: Sequence[tuple[Rule, str]],
     ) -> None:
-        retry_after = max(math.ceil(outcome.retry_after), 1)
+        retry_after = max(math.ceil(outcome.retry_after - _ROUNDING), 1)
         # Reset and Retry-After name the same instant, as the IETF draft asks.
         outcome = outcome._replace(reset=float(retry_after))
-        extra = self._rate_headers(plans, index, outcome) if self._headers_on else []
+        extra = self._rate_headers(plans, index, outcome, checks) if self._headers_on else []
         extra.append((b"retry-after", str(retry_after).encode()))
         if scope["type"] == "websocket":
             await refuse_websocket(
@@ -364,8 +562,8 @@ class RateLimitMiddleware:
 
             await self.on_limited(scope, receive, send_with_headers)
             return
-        body = b'{"detail":"Too Many Requests","retry_after":%d}' % retry_after
-        await send_response(send, 429, body, APPLICATION_JSON, extra)
+        body, content_type = self._denied_body(plans, outcomes, retry_after)
+        await send_response(send, 429, body, content_type, extra)
 
     async def _backend_failed(
         self, exc: Exception, scope: Scope, receive: Receive, send: Send
