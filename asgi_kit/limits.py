@@ -282,8 +282,8 @@ class _Exchange:
                 # sees the client go away, and no more of the body is read.
                 self.over = True
                 if not self.started:
-                    await self.answer(_REFUSE_413)
-                    _refused(_REFUSE_413, _fields(self.scope), limit=limit)
+                    await self.answer(_REFUSE_413_STREAMED)
+                    _refused(_REFUSE_413_STREAMED, _fields(self.scope), limit=limit)
                 else:
                     _refused_late(_fields(self.scope), limit)
                 return _DISCONNECT
@@ -400,6 +400,10 @@ _REFUSE_400 = _Refusal(400, "malformed_content_length", _BODY_400, _refusal_head
 _REFUSE_413 = _Refusal(
     413, "body_too_large", _BODY_413, [*_refusal_headers(_BODY_413), (b"connection", b"close")]
 )
+# Mid-stream: no ``Connection: close``, which makes servers close the socket
+# as soon as the answer is out, before the bounded linger has read the rest
+# the client is still sending (a reset would lose the answer).
+_REFUSE_413_STREAMED = _Refusal(413, "body_too_large", _BODY_413, _refusal_headers(_BODY_413))
 _REFUSE_504 = _Refusal(504, "timeout", _BODY_504, _refusal_headers(_BODY_504))
 
 

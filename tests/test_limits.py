@@ -705,3 +705,50 @@ async def test_one_timer_serves_many_requests_each_on_its_own_deadline() -> None
     assert timers is not None and timers[1] is not None
     assert timers[1].entries == {}
     assert timers[1].handle is None
+
+
+async def _drive_chunked(mw: Any, chunks: list[bytes]) -> tuple[list[Message], int]:
+    """Send ``chunks`` as a chunked body; return what was sent and how many were read."""
+    pending = [
+        {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+        for i, c in enumerate(chunks)
+    ]
+    read = 0
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        nonlocal read
+        if pending:
+            read += 1
+            return pending.pop(0)
+        await asyncio.sleep(3600)
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = http_scope("POST", "/", [("Transfer-Encoding", "chunked")])
+    await mw(scope, receive, send)
+    return sent, read
+
+
+async def test_a_streamed_413_lingers_for_a_bounded_rest_of_the_body() -> None:
+    app = BodyReader()
+    mw = limits(app, max_body_size=10)
+    sent, read = await _drive_chunked(mw, [b"x" * 8] * 6)
+    assert sent[0]["status"] == 413
+    # No Connection: close, so the server keeps reading while we drain.
+    assert (b"connection", b"close") not in sent[0]["headers"]
+    assert read == 6  # the rest of a small body was read (and dropped), not left unread
+    assert app.seen <= 16
+
+
+async def test_the_linger_stops_at_its_byte_budget() -> None:
+    from asgi_kit import limits as module
+
+    app = BodyReader()
+    mw = limits(app, max_body_size=10)
+    chunk = b"y" * (256 * 1024)
+    sent, read = await _drive_chunked(mw, [chunk] * 40)  # 10 MiB
+    assert sent[0]["status"] == 413
+    assert read <= 2 + module._LINGER_BYTES // len(chunk) + 1
