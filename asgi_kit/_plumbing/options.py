@@ -32,13 +32,13 @@ __all__ = [
     "check_bool",
     "check_callable",
     "check_choice",
+    "check_exclude_paths",
     "check_float",
     "check_int",
     "check_positive_int",
     "check_str",
     "check_str_items",
     "check_type",
-    "exclude_paths",
     "resolve_alias",
 ]
 
@@ -224,7 +224,7 @@ def resolve_alias(option: str, value: T, default: object, **aliases: object) -> 
     return cast(T, chosen)
 
 
-def exclude_paths(
+def check_exclude_paths(
     value: Iterable[str] | None,
     default: object = (),
     *,
@@ -236,7 +236,7 @@ def exclude_paths(
     ``TracingMiddleware`` also takes ``excluded_paths``
     (opentelemetry-instrumentation-asgi's name) and ``RateLimitMiddleware``
     ``exempt_paths`` (asgi-ratelimit's): call
-    ``exclude_paths(exclude_paths, excluded_paths=excluded_paths)``.  Giving
+    ``check_exclude_paths(exclude_paths, excluded_paths=excluded_paths)``.  Giving
     both raises ``ValueError``; errors name the option the user wrote.
     """
     # PathMatcher lives in _http (path rules have their own owner there), and

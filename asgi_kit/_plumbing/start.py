@@ -17,8 +17,9 @@ rewritten response costs one list and one dict, however many edits it has.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from typing import Any
 
-from asgi_kit.types import Headers, Message, RawHeaders
+from asgi_kit.types import Headers, Message
 
 from .headers import header_value, header_values
 
@@ -62,7 +63,7 @@ class StartRewrite:
     list, or the app's own message when the rewrite changes nothing.
     """
 
-    __slots__ = ("_drop", "_keep", "_lengths", "_names", "_vary", "_vary_value")
+    __slots__ = ("_drop", "_keep", "_lengths", "_names", "_vary", "_vary_pair", "_vary_value")
 
     def __init__(
         self,
@@ -76,6 +77,7 @@ class StartRewrite:
         self._keep = frozenset(keep)
         self._vary = tuple(vary)
         self._vary_value = b", ".join(self._vary)
+        self._vary_pair = (_VARY, self._vary_value) if self._vary else None
         watched = drop | self._keep | ({_VARY} if self._vary else frozenset())
         for name in watched:
             if not isinstance(name, bytes) or name != name.lower() or not name:
@@ -99,7 +101,39 @@ class StartRewrite:
         appended whatever the app sent, ``defaults`` are appended unless the
         app sent that (``keep``) name.
         """
-        headers: RawHeaders = message.get("headers") or ()
+        headers: Any = message.get("headers")
+        if type(headers) is list:
+            lengths = self._lengths
+            for key, _ in headers:
+                if len(key) in lengths:
+                    break
+            else:
+                # The usual case: no header has a watched name's length, so
+                # nothing is dropped or merged: the list is copied in C.
+                vary = self._vary_pair
+                if vary is None and not values and not add and not defaults:
+                    return message
+                out = list(headers)
+                if vary is not None:
+                    out.append(vary)
+                if values:
+                    out.extend(values)
+                if add:
+                    out.extend(add)
+                if defaults:
+                    out.extend(defaults)
+                copied = dict(message)
+                copied["headers"] = out
+                return copied
+        else:
+            # A tuple, an iterator (walked once) or None: this is the one list.
+            headers = [(bytes(k), bytes(v)) for k, v in headers or ()]
+        return self._rebuild(message, headers, values, add, defaults)
+
+    def _rebuild(
+        self, message: Message, headers: Headers, values: Pairs, add: Pairs, defaults: Pairs
+    ) -> Message:
+        """:meth:`apply` when the app sent a header the rewrite watches."""
         lengths = self._lengths
         names = self._names
         drop = self._drop
@@ -130,21 +164,18 @@ class StartRewrite:
                     else:
                         seen.add(name)
             out.append(pair)
+        if vary_more is not None:
+            out[vary_at] = (_VARY, b", ".join([out[vary_at][1], *vary_more]))
+            changed = True
         if self._vary:
             if vary_at < 0:
                 out.append((_VARY, self._vary_value))
                 changed = True
             else:
-                current = out[vary_at][1]
-                if vary_more is not None:
-                    current = b", ".join([current, *vary_more])
-                    changed = True
-                merged = merge_vary(current, self._vary)
+                merged = merge_vary(out[vary_at][1], self._vary)
                 if merged is not None:
-                    current = merged
+                    out[vary_at] = (_VARY, merged)
                     changed = True
-                if changed:
-                    out[vary_at] = (_VARY, current)
         if values:
             out.extend(values)
             changed = True
@@ -155,7 +186,7 @@ class StartRewrite:
             if seen is None or pair[0] not in seen:
                 out.append(pair)
                 changed = True
-        if not changed:
+        if not changed and type(message.get("headers")) is list:
             return message
         copied = dict(message)
         copied["headers"] = out
