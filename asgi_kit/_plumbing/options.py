@@ -45,20 +45,25 @@ __all__ = [
 T = TypeVar("T")
 
 
-def asgi3(app: AnyASGIApp) -> ASGIApp:
-    """Return ``app`` as an ASGI 3 single callable (ASGI 2 apps are adapted)."""
-    return cast(ASGIApp, guarantee_single_callable(app))  # type: ignore[no-untyped-call]
-
-
 def check_app(app: object, option: str = "app") -> ASGIApp:
     """The wrapped application as an ASGI 3 callable; ``TypeError`` when not callable.
 
-    Without this check a typo (``CompressionMiddleware("app")``) is accepted
-    and fails on the first request, far from the mistake.
+    ASGI 2 (double-callable) apps are adapted.  Without the check a typo
+    (``CompressionMiddleware("app")``) is accepted and fails on the first
+    request, far from the mistake.
     """
     if not callable(app):
         raise TypeError(f"{option} must be an ASGI application (a callable), got {app!r}")
-    return asgi3(cast(AnyASGIApp, app))
+    return cast(ASGIApp, guarantee_single_callable(app))  # type: ignore[no-untyped-call]
+
+
+def asgi3(app: AnyASGIApp) -> ASGIApp:
+    """Return ``app`` as an ASGI 3 single callable (ASGI 2 apps are adapted).
+
+    The name every middleware has called since the first release: it is
+    :func:`check_app`, so a non-callable ``app`` is refused everywhere.
+    """
+    return check_app(app)
 
 
 def check_bool(option: str, value: object) -> bool:
