@@ -177,14 +177,25 @@ PARTS_ROUNDS = 7
 async def _parts_rounds(
     bare: Any, full: Any, alone: dict[str, Any], scenario: Scenario, requests: int, rounds: int
 ) -> tuple[list[float], dict[str, list[float]]]:
-    """Per round: the stack's overhead and each layer's overhead alone, same round."""
+    """Per round: the stack's overhead and each layer's alone, each against an adjacent bare run.
+
+    Every difference comes from two back-to-back timings whose order
+    alternates between rounds, so the drift of a shared machine cancels out.
+    """
+
+    async def overhead(app: Any, round_no: int) -> float:
+        if round_no % 2:
+            with_it = await _time(app, scenario, requests)
+            return with_it - await _time(bare, scenario, requests)
+        bare_us = await _time(bare, scenario, requests)
+        return await _time(app, scenario, requests) - bare_us
+
     totals: list[float] = []
     parts: dict[str, list[float]] = {name: [] for name in alone}
-    for _ in range(rounds):
-        bare_us = await _time(bare, scenario, requests)
-        totals.append(await _time(full, scenario, requests) - bare_us)
+    for round_no in range(rounds):
+        totals.append(await overhead(full, round_no))
         for name, app in alone.items():
-            parts[name].append(await _time(app, scenario, requests) - bare_us)
+            parts[name].append(await overhead(app, round_no))
     return totals, parts
 
 

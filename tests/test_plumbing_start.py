@@ -91,8 +91,29 @@ def test_bad_declarations(kwargs: dict[str, Any]) -> None:
 
 def test_merge_vary() -> None:
     assert merge_vary(b"origin", (b"Origin",)) is None
-    assert merge_vary(b" a ,, b", (b"c",)) == b"a, b, c"
+    assert merge_vary(b" a ,, b", (b"c",)) == b"a ,, b, c"  # appended, not re-serialised
+    assert merge_vary(b"X-Origin-Id", (b"origin",)) == b"X-Origin-Id, origin"  # substring only
+    assert merge_vary(b"a, ORIGIN", (b"Origin", b"Cookie")) == b"a, ORIGIN, Cookie"
     assert merge_vary(b"*", (b"c",)) is None
+    assert merge_vary(b" , ", (b"c",)) == b"c"
+
+
+def _tokens(value: bytes) -> set[bytes]:
+    return {t.strip().lower() for t in value.split(b",")} - {b""}
+
+
+@given(
+    st.lists(st.sampled_from([b"a", b"A", b"origin", b"x-origin", b"*", b" ", b""]), max_size=5),
+    st.lists(st.sampled_from([b"Origin", b"a", b"Cookie"]), min_size=1, max_size=2, unique=True),
+)
+def test_merge_vary_is_a_set_union(current: list[bytes], tokens: list[bytes]) -> None:
+    value = b",".join(current)
+    merged = merge_vary(value, tokens)
+    wanted = _tokens(value) | {t.lower() for t in tokens}
+    if b"*" in _tokens(value) or wanted == _tokens(value):
+        assert merged is None
+    else:
+        assert merged is not None and _tokens(merged) == wanted
 
 
 names = st.sampled_from([b"vary", b"Vary", b"x-a", b"X-A", b"set-cookie", b"content-length"])

@@ -34,11 +34,19 @@ def merge_vary(current: bytes, tokens: Sequence[bytes]) -> bytes | None:
 
     Tokens compare case-insensitively; ``*`` already varies on everything.
     """
+    lowered = current.lower()
+    if b"*" not in lowered:
+        # The usual case in a stack: each middleware adds a token the value
+        # does not even contain as a substring, so no parsing is needed.
+        missing = [t for t in tokens if t.lower() not in lowered]
+        if len(missing) == len(tokens):
+            head = current.strip(b", \t")
+            return b", ".join([head, *missing]) if head else b", ".join(missing)
     items = [s for t in current.split(b",") if (s := t.strip())]
-    lowered = {t.lower() for t in items}
-    if b"*" in lowered:
+    present = {t.lower() for t in items}
+    if b"*" in present:
         return None
-    missing = [t for t in tokens if t.lower() not in lowered]
+    missing = [t for t in tokens if t.lower() not in present]
     if not missing:
         return None
     return b", ".join(items + missing)
@@ -110,25 +118,59 @@ class StartRewrite:
             else:
                 # The usual case: no header has a watched name's length, so
                 # nothing is dropped or merged: the list is copied in C.
-                vary = self._vary_pair
-                if vary is None and not values and not add and not defaults:
-                    return message
-                out = list(headers)
-                if vary is not None:
-                    out.append(vary)
-                if values:
-                    out.extend(values)
-                if add:
-                    out.extend(add)
-                if defaults:
-                    out.extend(defaults)
-                copied = dict(message)
-                copied["headers"] = out
-                return copied
+                return self._extended(message, headers, -1, None, values, add, defaults)
+            # Which watched names the app sent, and where (rarely more than a Vary).
+            names = self._names
+            hits = [
+                (i, name)
+                for i, (key, _) in enumerate(headers)
+                if len(key) in lengths and (name := key if key in names else key.lower()) in names
+            ]
+            if not hits:
+                return self._extended(message, headers, -1, None, values, add, defaults)
+            if len(hits) == 1 and hits[0][1] == _VARY:
+                # The usual case inside a stack: another middleware already
+                # sent Vary; merge into it in a C-level copy of the list.
+                at = hits[0][0]
+                merged = merge_vary(headers[at][1], self._vary) if self._vary else None
+                return self._extended(message, headers, at, merged, values, add, defaults)
         else:
             # A tuple, an iterator (walked once) or None: this is the one list.
             headers = [(bytes(k), bytes(v)) for k, v in headers or ()]
         return self._rebuild(message, headers, values, add, defaults)
+
+    def _extended(
+        self,
+        message: Message,
+        headers: Headers,
+        vary_at: int,
+        merged: bytes | None,
+        values: Pairs,
+        add: Pairs,
+        defaults: Pairs,
+    ) -> Message:
+        """A copy of ``message``: ``headers`` copied, Vary merged at ``vary_at``, pairs added.
+
+        Only for lists with no dropped or kept name; ``vary_at`` is -1 when
+        the app sent no Vary (then ours is appended).
+        """
+        vary = self._vary_pair if vary_at < 0 else None
+        if vary is None and merged is None and not values and not add and not defaults:
+            return message
+        out = list(headers)
+        if merged is not None:
+            out[vary_at] = (_VARY, merged)
+        if vary is not None:
+            out.append(vary)
+        if values:
+            out.extend(values)
+        if add:
+            out.extend(add)
+        if defaults:
+            out.extend(defaults)
+        copied = dict(message)
+        copied["headers"] = out
+        return copied
 
     def _rebuild(
         self, message: Message, headers: Headers, values: Pairs, add: Pairs, defaults: Pairs
