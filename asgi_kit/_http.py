@@ -38,10 +38,16 @@ from ._plumbing.headers import (
     normalize_header_name,
     split_comma_list,
 )
-from ._plumbing.hosts import client_host
+from ._plumbing.hosts import client_host, scope_scheme
 from ._plumbing.options import asgi3
 from ._plumbing.qvalues import parse_qvalues
-from ._plumbing.responses import APPLICATION_JSON, TEXT_PLAIN, refuse_websocket, send_response
+from ._plumbing.responses import (
+    APPLICATION_JSON,
+    TEXT_PLAIN,
+    refuse_websocket,
+    send_json,
+    send_response,
+)
 from ._plumbing.start import MutableHeaders, StartRewrite, copy_start
 from .types import Scope
 
@@ -75,6 +81,8 @@ __all__ = [
     "parse_qvalues",
     "refuse_websocket",
     "route_template",
+    "scope_scheme",
+    "send_json",
     "send_response",
     "set_cookie_header",
     "split_comma_list",

@@ -24,11 +24,12 @@ from asgi_kit._http import (
     parse_qvalues,
     refuse_websocket,
     route_template,
+    scope_scheme,
+    send_json,
     send_response,
     set_cookie_header,
     split_comma_list,
 )
-from asgi_kit._plumbing.hosts import scope_scheme
 
 from ._support.asgi import websocket_scope
 
@@ -334,7 +335,7 @@ def test_client_host_and_scheme() -> None:
 # ----------------------------------------------------------------- responses
 
 
-async def test_send_response() -> None:
+async def test_send_response_and_json() -> None:
     sent: list[dict[str, object]] = []
 
     async def send(message: dict[str, object]) -> None:
@@ -351,6 +352,9 @@ async def test_send_response() -> None:
         ],
     }
     assert sent[1] == {"type": "http.response.body", "body": b"bad", "more_body": False}
+    sent.clear()
+    await send_json(send, 429, {"detail": "é"})
+    assert sent[1]["body"] == '{"detail":"é"}'.encode()
 
 
 @pytest.mark.parametrize("extension", [True, False])

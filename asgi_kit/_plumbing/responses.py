@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from asgi_kit.types import Headers, RawHeaders, Receive, Scope, Send
 
-__all__ = ["APPLICATION_JSON", "TEXT_PLAIN", "refuse_websocket", "send_response"]
+__all__ = ["APPLICATION_JSON", "TEXT_PLAIN", "refuse_websocket", "send_json", "send_response"]
 
 TEXT_PLAIN = b"text/plain; charset=utf-8"
 APPLICATION_JSON = b"application/json"
@@ -24,6 +27,12 @@ async def send_response(
     raw.extend(headers)
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def send_json(send: Send, status: int, data: Any, headers: RawHeaders = ()) -> None:
+    """Send ``data`` as a compact JSON response (a refusal's machine-readable reason)."""
+    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    await send_response(send, status, body, APPLICATION_JSON, headers)
 
 
 async def refuse_websocket(

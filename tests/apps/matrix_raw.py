@@ -7,21 +7,12 @@ middleware reads (docs/metrics.md, docs/tracing.md).
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
-from asgi_kit._http import APPLICATION_JSON, send_response
+from asgi_kit._http import send_json
 from asgi_kit.types import ASGIApp, Receive, Scope, Send
 
 from .matrix_common import big_payload, inspect_data, install_sdk, stack
 
 install_sdk()
-
-
-async def send_json(send: Send, status: int, data: Any) -> None:
-    """A compact JSON response, as a raw app writes one."""
-    body = json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    await send_response(send, status, body, APPLICATION_JSON)
 
 
 async def router(scope: Scope, receive: Receive, send: Send) -> None:
