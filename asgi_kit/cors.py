@@ -420,16 +420,17 @@ class CORSMiddleware:
             else:
                 await self.app(scope, receive, send)
             return
-        if self._excluded is not None and self._excluded(scope["path"]):
+        excluded = self._excluded
+        if excluded is not None and excluded(scope["path"]):
             await self.app(scope, receive, send)
             return
 
         found: dict[bytes, bytes] | None = None
-        if scope["method"] == "OPTIONS":
+        if scope["method"] != "OPTIONS":
+            origin = header_value(scope["headers"], _ORIGIN_NAME)
+        else:
             found = _PREFLIGHT_SCAN.scan(scope["headers"])
             origin = None if found is None else found.get(_ORIGIN_NAME)
-        else:
-            origin = header_value(scope["headers"], _ORIGIN_NAME)
         if origin is None:
             # Same-origin and non-browser requests: no CORS headers, but the
             # answer still depends on Origin, so a shared cache must key on it
