@@ -13,12 +13,12 @@ import structlog
 
 from asgi_kit._http import (
     APPLICATION_JSON,
+    PathMatcher,
     asgi3,
     copy_start,
     refuse_websocket,
     send_response,
 )
-from asgi_kit._plumbing.options import check_choice, check_exclude_paths, check_int
 from asgi_kit.types import AnyASGIApp, ASGIApp, Headers, Message, Receive, Scope, Send
 
 from .backends.base import Backend, Outcome
@@ -124,9 +124,8 @@ class RateLimitMiddleware:
         key: Default key function ``(scope) -> str | None`` (sync or async):
             the client a request counts against; None means not limited.
             The default, :func:`client_ip`, reads ``scope["client"]``.
-        exclude_paths: Exact paths or globs (``"/health"``, ``"/static/*"``)
+        exempt_paths: Exact paths or globs (``"/health"``, ``"/static/*"``)
             never limited (None: none).
-        exempt_paths: Alias of ``exclude_paths``, asgi-ratelimit's name.
         on_backend_error: ``"allow"`` lets requests through when the backend
             fails; ``"deny"`` answers 503 with ``Retry-After``.  Each failure
             is logged once as ``asgi_kit.ratelimit``: through structlog when
@@ -149,11 +148,10 @@ class RateLimitMiddleware:
         rules: Sequence[Rule] | Rule | None = None,
         backend: Backend | None = None,
         key: KeyFunc = client_ip,
-        exclude_paths: Iterable[str] | None = (),
+        exempt_paths: Iterable[str] | None = (),
         on_backend_error: Literal["allow", "deny"] = "allow",
         headers: HeaderMode = "legacy",
         *,
-        exempt_paths: Iterable[str] | None = None,
         on_limited: AnyASGIApp | None = None,
         error_retry_after: int = 1,
     ) -> None:
@@ -196,17 +194,21 @@ class RateLimitMiddleware:
         self._single = self._plans[0] if len(self._plans) == 1 else None
         self._single_list = [self._plans[0]]
 
-        self.exclude_paths = check_exclude_paths(exclude_paths, exempt_paths=exempt_paths)
-        self.exempt_paths = self.exclude_paths
-        self._exempt = self.exclude_paths if self.exclude_paths else None
-
-        self.on_backend_error = check_choice(
-            "on_backend_error", on_backend_error, ("allow", "deny")
+        self.exempt_paths = PathMatcher(
+            () if exempt_paths is None else exempt_paths, "exempt_paths"
         )
+        self._exempt = self.exempt_paths if self.exempt_paths else None
+
+        if on_backend_error not in ("allow", "deny"):
+            raise ValueError(
+                f"on_backend_error must be 'allow' or 'deny', got {on_backend_error!r}"
+            )
+        self.on_backend_error = on_backend_error
 
         if headers is True:
             headers = "legacy"
-        check_choice("headers", headers, ("legacy", "ietf", False))
+        if headers not in ("legacy", "ietf", False):
+            raise ValueError(f"headers must be 'legacy', 'ietf' or False, got {headers!r}")
         self.headers: HeaderMode = headers
         self._ietf = headers == "ietf"
         self._headers_on = headers is not False
@@ -215,7 +217,12 @@ class RateLimitMiddleware:
             raise TypeError(f"on_limited must be an ASGI app, got {on_limited!r}")
         self.on_limited: ASGIApp | None = None if on_limited is None else asgi3(on_limited)
 
-        check_int("error_retry_after", error_retry_after, 0)
+        if (
+            isinstance(error_retry_after, bool)
+            or not isinstance(error_retry_after, int)
+            or error_retry_after < 0
+        ):
+            raise ValueError(f"error_retry_after must be an int >= 0, got {error_retry_after!r}")
         self._error_headers: Headers = [(b"retry-after", str(error_retry_after).encode())]
         self._log = structlog.get_logger("asgi_kit.ratelimit")
 

@@ -17,7 +17,6 @@ from asgi_kit._http import (
     get_cookie,
     set_cookie_header,
 )
-from asgi_kit._plumbing.options import check_bool, check_choice, check_positive_int, check_str
 from asgi_kit.types import AnyASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 from .legacy import StarletteCookieReader
@@ -104,17 +103,30 @@ class SessionMiddleware:
     ) -> None:
         self.app = asgi3(app)
         secrets_list = normalize_secrets(secret_key)
-        check_str("session_cookie", session_cookie)
-        # None: a browser-session cookie.
-        check_positive_int("max_age", max_age, optional=True)
-        check_choice("same_site", check_str("same_site", same_site).lower(), _SAME_SITE)
-        check_bool("https_only", https_only)
-        check_bool("partitioned", partitioned)
-        check_bool("rolling", rolling)
-        check_bool("autoload", autoload)
-        check_bool("accept_starlette_cookies", accept_starlette_cookies)
-        check_str("domain", domain, optional=True)
-        check_str("path", path)
+        if not isinstance(session_cookie, str) or not session_cookie:
+            raise ValueError(f"session_cookie must be a non-empty str, got {session_cookie!r}")
+        if max_age is not None and (
+            isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0
+        ):
+            raise ValueError(
+                f"max_age must be a positive number of seconds, or None for a "
+                f"browser-session cookie; got {max_age!r}"
+            )
+        if not isinstance(same_site, str) or same_site.lower() not in _SAME_SITE:
+            raise ValueError(f"same_site must be 'lax', 'strict' or 'none', got {same_site!r}")
+        for option, flag in (
+            ("https_only", https_only),
+            ("partitioned", partitioned),
+            ("rolling", rolling),
+            ("autoload", autoload),
+            ("accept_starlette_cookies", accept_starlette_cookies),
+        ):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{option} must be a bool, got {flag!r}")
+        if domain is not None and not isinstance(domain, str):
+            raise TypeError(f"domain must be a str or None, got {domain!r}")
+        if not isinstance(path, str):
+            raise TypeError(f"path must be a str, got {path!r}")
         if store is None:
             store = CookieStore()
         if not isinstance(store, (CookieStore, SessionStore)):
