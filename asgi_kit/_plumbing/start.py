@@ -110,65 +110,33 @@ class StartRewrite:
         app sent that (``keep``) name.
         """
         headers: Any = message.get("headers")
-        if type(headers) is list:
-            lengths = self._lengths
-            for key, _ in headers:
-                if len(key) in lengths:
-                    break
-            else:
-                # The usual case: no header has a watched name's length, so
-                # nothing is dropped or merged: the list is copied in C.
-                # (Inlined _extended: this runs on nearly every response.)
-                vary = self._vary_pair
-                if vary is None and not values and not add and not defaults:
-                    return message
-                out = list(headers)
-                if vary is not None:
-                    out.append(vary)
-                if values:
-                    out.extend(values)
-                if add:
-                    out.extend(add)
-                if defaults:
-                    out.extend(defaults)
-                copied = dict(message)
-                copied["headers"] = out
-                return copied
-            # Which watched names the app sent, and where (rarely more than a Vary).
-            names = self._names
-            hits = [
-                (i, name)
-                for i, (key, _) in enumerate(headers)
-                if len(key) in lengths and (name := key if key in names else key.lower()) in names
-            ]
-            if not hits:
-                return self._extended(message, headers, -1, None, values, add, defaults)
-            if len(hits) == 1 and hits[0][1] == _VARY:
-                # The usual case inside a stack: another middleware already
-                # sent Vary; merge into it in a C-level copy of the list.
-                at = hits[0][0]
-                merged = merge_vary(headers[at][1], self._vary) if self._vary else None
-                return self._extended(message, headers, at, merged, values, add, defaults)
-        else:
+        if type(headers) is not list:
             # A tuple, an iterator (walked once) or None: this is the one list.
             headers = [(bytes(k), bytes(v)) for k, v in headers or ()]
-        return self._rebuild(message, headers, values, add, defaults)
-
-    def _extended(
-        self,
-        message: Message,
-        headers: Headers,
-        vary_at: int,
-        merged: bytes | None,
-        values: Pairs,
-        add: Pairs,
-        defaults: Pairs,
-    ) -> Message:
-        """A copy of ``message``: ``headers`` copied, Vary merged at ``vary_at``, pairs added.
-
-        Only for lists with no dropped or kept name; ``vary_at`` is -1 when
-        the app sent no Vary (then ours is appended).
-        """
+            return self._rebuild(message, headers, values, add, defaults)
+        lengths = self._lengths
+        vary_at = -1
+        merged: bytes | None = None
+        for key, _ in headers:
+            if len(key) in lengths:
+                # Which watched names the app sent, and where.
+                names = self._names
+                hits = [
+                    (i, name)
+                    for i, (key, _) in enumerate(headers)
+                    if len(key) in lengths
+                    and (name := key if key in names else key.lower()) in names
+                ]
+                if hits:
+                    if len(hits) > 1 or hits[0][1] != _VARY:
+                        return self._rebuild(message, headers, values, add, defaults)
+                    # The usual case inside a stack: another middleware already
+                    # sent Vary; merge into it in the copy below.
+                    vary_at = hits[0][0]
+                    if self._vary:
+                        merged = merge_vary(headers[vary_at][1], self._vary)
+                break
+        # Nothing to drop: the app's list is copied in C, then edited.
         vary = self._vary_pair if vary_at < 0 else None
         if vary is None and merged is None and not values and not add and not defaults:
             return message
