@@ -354,7 +354,7 @@ async def test_cookies_of_view_and_middleware_all_arrive(kind: str) -> None:
 
 
 async def test_cookie_set_by_outer_django_code_wins_over_raw_line() -> None:
-    from asgi_kit.contrib._django_exchange import RawSetCookie
+    from asgi_kit.contrib.django._response import RawSetCookie
 
     raw = RawSetCookie("mw", "one", "mw=one; Path=/; Partitioned")
     assert raw.OutputString() == "mw=one; Path=/; Partitioned"
@@ -657,7 +657,7 @@ def test_scope_from_any_wsgi_request_never_fails(
 ) -> None:
     from django.test import RequestFactory
 
-    from asgi_kit.contrib._django_exchange import build_scope
+    from asgi_kit.contrib.django._scope import build_scope
 
     extra = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()}
     request = RequestFactory().get("/p", QUERY_STRING=query, SERVER_PORT=server_port, **extra)
@@ -757,7 +757,7 @@ def test_background_loop_is_replaced_after_fork() -> None:
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_stream_closed_before_it_started_stops_the_middleware(kind: str) -> None:
-    from asgi_kit.contrib import _django_exchange as ex
+    from asgi_kit.contrib.django import _exchange as ex
 
     tasks: list[Any] = []
     original = ex.Exchange.drive

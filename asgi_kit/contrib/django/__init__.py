@@ -42,7 +42,10 @@ from django.utils.module_loading import import_string  # type: ignore[import-unt
 from asgi_kit._http import ROUTE_KEY, asgi3
 from asgi_kit.types import ASGIApp
 
-from ._django_exchange import AsyncExchange, SyncExchange, build_scope, route_of, view_app
+from ._async import AsyncExchange
+from ._exchange import view_app
+from ._scope import build_scope, route_of
+from ._sync import SyncExchange
 
 __all__ = [
     "AccessLogMiddleware",
