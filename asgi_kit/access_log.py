@@ -24,8 +24,8 @@ from ._http import (
     asgi3,
     client_host,
     header_value,
-    route_template,
 )
+from ._routes import route_template
 from .request_id import REQUEST_ID_KEY, get_request_id
 from .types import AnyASGIApp, Message, Receive, Scope, Send
 

@@ -44,8 +44,8 @@ from ._http import (
     client_host,
     header_value,
     header_values,
-    route_template,
 )
+from ._routes import route_template
 from ._version import __version__
 from .types import AnyASGIApp, Message, RawHeaders, Receive, Scope, Send
 

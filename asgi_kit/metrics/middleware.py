@@ -30,8 +30,8 @@ from asgi_kit._http import (
     PathMatcher,
     asgi3,
     header_value,
-    route_template,
 )
+from asgi_kit._routes import route_template
 from asgi_kit.types import AnyASGIApp, ASGIApp, Message, Receive, Scope, Send
 
 from .exposition import metrics_app

@@ -33,11 +33,10 @@ from django.conf import settings  # type: ignore[import-untyped]
 from django.core.handlers.wsgi import LimitedStream  # type: ignore[import-untyped]
 from django.http import HttpResponse, StreamingHttpResponse  # type: ignore[import-untyped]
 
-from asgi_kit._http import ROUTE_KEY
+from asgi_kit._routes import ROUTE_KEY, django_route
 from asgi_kit.types import ASGIApp, Headers, Message, Receive, Scope, Send
 
 from ._response import apply_headers, response_headers
-from ._scope import route_of
 
 logger = logging.getLogger("asgi_kit.contrib.django")
 
@@ -241,7 +240,7 @@ class Exchange:
             await self.replace_body(receive)
         response = await self.call_view(request)
         self.response = response
-        route = route_of(request, scope)
+        route = django_route(request, scope)
         if route is not None:
             scope[ROUTE_KEY] = route
             self.scope[ROUTE_KEY] = route

@@ -86,21 +86,3 @@ def _port(value: object) -> int:
         return int(str(value))
     except (TypeError, ValueError):
         return 0
-
-
-def route_of(request: Any, scope: Scope) -> str | None:
-    """``request.resolver_match.route`` as an absolute template (``/items/<int:pk>``)."""
-    match = getattr(request, "resolver_match", None)
-    route = getattr(match, "route", None)
-    if not isinstance(route, str):
-        return None
-    # re_path() routes are regexes: drop the anchors, keep the pattern.
-    if route.startswith("^"):
-        route = route[1:]
-    if route.endswith("\\Z"):
-        route = route[:-2]
-    elif route.endswith("$"):
-        route = route[:-1]
-    root = scope.get("root_path") or ""
-    prefix = root.rstrip("/") if isinstance(root, str) else ""
-    return f"{prefix}/{route.lstrip('/')}"
