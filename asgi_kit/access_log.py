@@ -25,9 +25,11 @@ from ._http import (
     client_host,
     header_value,
 )
+from ._observer import OTHER_METHOD, HTTPObserver, WebSocketObserver
+from ._observer import known_methods as known_methods_of
 from ._routes import route_template
 from .request_id import REQUEST_ID_KEY, get_request_id
-from .types import AnyASGIApp, Message, Receive, Scope, Send
+from .types import AnyASGIApp, Receive, Scope, Send
 
 __all__ = ["DEFAULT_LEVELS", "AccessLogMiddleware"]
 
@@ -81,14 +83,6 @@ def _check_logger(logger: Any, methods: set[str]) -> None:
         raise TypeError(f"logger must have {'/'.join(missing)} methods, got {logger!r}")
 
 
-def _ws_size(message: Message) -> int:
-    data = message.get("bytes")
-    if data is not None:
-        return len(data)
-    text = message.get("text")
-    return len(text.encode("utf-8")) if text is not None else 0
-
-
 class AccessLogMiddleware:
     """One structured log event per request.
 
@@ -113,12 +107,21 @@ class AccessLogMiddleware:
             default: query strings often carry tokens).
         event: The event name of HTTP requests.
         websocket_event: The event name of WebSocket connections.
+        known_methods: Methods logged as themselves; any other (including a
+            known one in another case, such as ``get``) is logged as
+            ``method="_OTHER"`` with ``method_original``, as metrics and
+            traces report it.  ``None`` reads
+            ``OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`` or uses the
+            semantic-convention list.
 
     HTTP events carry ``method``, ``path``, ``status``, ``duration_ms``,
     ``client``, ``user_agent``, ``request_bytes``, ``response_bytes``,
     ``http_version``, ``scheme``, ``request_id``, ``disconnected``, and when
-    known ``route``, ``query``, ``trace_id`` and ``span_id``.  An exception
-    from the app is logged with its traceback (``exc_info``) and re-raised.
+    known ``route``, ``query``, ``trace_id``, ``span_id`` and
+    ``method_original``.  ``status`` follows the rules shared with tracing and
+    metrics (:mod:`asgi_kit._observer`): the status sent, else ``499`` when
+    the client left before any response, else ``500``.  An exception from
+    the app is logged with its traceback (``exc_info``) and re-raised.
     """
 
     def __init__(
@@ -131,6 +134,7 @@ class AccessLogMiddleware:
         log_query_string: bool = False,
         event: str = "request",
         websocket_event: str = "websocket",
+        known_methods: Iterable[str] | None = None,
     ) -> None:
         self.app = asgi3(app)
         self._levels, self._exception_level = _level_table(levels)
@@ -156,6 +160,7 @@ class AccessLogMiddleware:
                 raise ValueError(f"{name} must be a non-empty str")
         self.event = event
         self.websocket_event = websocket_event
+        self._known_methods = known_methods_of(known_methods, "known_methods")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
@@ -173,82 +178,25 @@ class AccessLogMiddleware:
             await self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        start = perf_counter()
         # The span around this middleware (TracingMiddleware sits outside it):
         # read now, since at the final send the app's own spans may be current.
-        span = get_current_span()
-        status: int | None = None
-        request_bytes = 0
-        response_bytes = 0
-        complete = False
-        disconnected = False
-        finished = 0.0  # when the response completed (0: not yet)
-        logged = False
-
-        async def counting_receive() -> Message:
-            nonlocal request_bytes, disconnected
-            message = await receive()
-            if message["type"] == "http.request":
-                request_bytes += len(message.get("body", b""))
-            elif message["type"] == "http.disconnect" and not complete:
-                disconnected = True
-            return message
-
-        def log(gone: bool, exc: BaseException | None = None) -> None:
-            self._log_http(
-                scope, start, status, request_bytes, response_bytes, gone, exc, finished, span
-            )
-
-        async def counting_send(message: Message) -> None:
-            nonlocal status, response_bytes, complete, disconnected, finished, logged
-            message_type = message["type"]
-            if message_type == "http.response.body":
-                response_bytes += len(message.get("body", b""))
-                if not message.get("more_body", False):
-                    complete = True
-            elif message_type == "http.response.start":
-                status = int(message["status"])
-            elif message_type == "http.response.pathsend":
-                complete = True
-            try:
-                await send(message)
-            except OSError:
-                # ASGI servers raise an OSError subclass when the client is gone.
-                disconnected = True
-                raise
-            if complete and not finished:
-                finished = perf_counter()
-                # Logged now, not after background work the app runs once the
-                # response is out.  A 5xx waits for the app to return instead:
-                # Starlette's ServerErrorMiddleware sends its 500 and then
-                # re-raises, and the event should carry that exception.
-                if status is not None and status < 500:
-                    logged = True
-                    log(False)
-
+        observer = _LogObserver(receive, send, self, scope, perf_counter(), get_current_span())
         try:
-            await self.app(scope, counting_receive, counting_send)
+            await self.app(scope, observer.receive, observer.send)
         except asyncio.CancelledError:
             # Servers cancel the app when the client goes away mid-response.
-            if not logged:
-                log(not finished)
+            observer.cancelled()
+            if not observer.logged:
+                observer.log()
             raise
         except Exception as exc:
-            if logged:
-                raise  # after a complete response: the server logs the error itself
-            if disconnected:
-                # The send to a gone client failed: not an application error.
-                log(True)
-                raise
-            if status is None:
-                status = 500  # what the server answers for an app that raised
-            log(False, exc)
+            observer.raised(exc)
+            # After a complete response the server logs the error itself.
+            if not observer.logged:
+                observer.log()
             raise
-        if logged:
-            return
-        if status is None and not disconnected:
-            status = 500  # returned without responding: the server answers 500
-        log(disconnected)
+        if not observer.logged:
+            observer.log()
 
     def _fields(
         self,
@@ -286,28 +234,32 @@ class AccessLogMiddleware:
             fields["span_id"] = format(span_context.span_id, "016x")
         return fields
 
-    def _log_http(
-        self,
-        scope: Scope,
-        start: float,
-        status: int | None,
-        request_bytes: int,
-        response_bytes: int,
-        disconnected: bool,
-        exc: BaseException | None,
-        end: float,
-        span: Span,
-    ) -> None:
+    def _log_http(self, scope: Scope, observer: _LogObserver) -> None:
+        status = observer.final_status()
+        exc = observer.error
         level = self._level(status, exc)
         if level is None:
             return
+        raw_method = scope.get("method") or "GET"
+        method = raw_method if raw_method in self._known_methods else OTHER_METHOD
         head = {
-            "method": scope.get("method"),
+            "method": method,
             "path": scope["path"],
             "status": status,
-            "duration_ms": round(((end or perf_counter()) - start) * 1000.0, 3),
+            "duration_ms": round(
+                ((observer.completed_at or perf_counter()) - observer.begun) * 1000.0, 3
+            ),
         }
-        fields = self._fields(scope, head, request_bytes, response_bytes, disconnected, span)
+        if method is OTHER_METHOD:
+            head["method_original"] = raw_method
+        fields = self._fields(
+            scope,
+            head,
+            observer.request_bytes,
+            observer.response_bytes,
+            observer.disconnected,
+            observer.span,
+        )
         if exc is not None:
             fields["exc_info"] = exc
         self._emit(level, self.event, fields)
@@ -334,66 +286,64 @@ class AccessLogMiddleware:
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         start = perf_counter()
         span = get_current_span()
-        status: int | None = None
-        close_code: int | None = None
-        bytes_in = 0
-        bytes_out = 0
-        disconnected = send_failed = False
-
-        async def counting_receive() -> Message:
-            nonlocal bytes_in, close_code, disconnected
-            message = await receive()
-            message_type = message["type"]
-            if message_type == "websocket.receive":
-                bytes_in += _ws_size(message)
-            elif message_type == "websocket.disconnect" and close_code is None:
-                # The client closed first (the app had not sent websocket.close).
-                disconnected = True
-                close_code = int(message.get("code", 1005))
-            return message
-
-        async def counting_send(message: Message) -> None:
-            nonlocal bytes_out, status, close_code, disconnected, send_failed
-            message_type = message["type"]
-            if message_type == "websocket.send":
-                bytes_out += _ws_size(message)
-            elif message_type == "websocket.accept":
-                status = 101
-            elif message_type == "websocket.close":
-                if status is None:
-                    status = 403  # closing before accepting refuses the handshake
-                if close_code is None:
-                    close_code = int(message.get("code", 1000))
-            elif message_type == "websocket.http.response.start":
-                status = int(message["status"])
-            try:
-                await send(message)
-            except OSError:
-                disconnected = send_failed = True
-                raise
-
-        exc: BaseException | None = None
+        observer = WebSocketObserver(receive, send)
         try:
-            await self.app(scope, counting_receive, counting_send)
+            await self.app(scope, observer.receive, observer.send)
         except asyncio.CancelledError:
-            disconnected = True
+            observer.cancelled()
             raise
-        except Exception as error:
-            if not send_failed:
-                exc = error
-                if status is None:
-                    status = 500
+        except Exception as exc:
+            observer.raised(exc)
             raise
         finally:
-            level = self._level(status, exc)
+            status = observer.final_status()
+            error = observer.error
+            level = self._level(status, error)
             if level is not None:
                 head = {
                     "path": scope["path"],
                     "status": status,
-                    "close_code": close_code,
+                    "close_code": observer.close_code,
                     "duration_ms": round((perf_counter() - start) * 1000.0, 3),
                 }
-                fields = self._fields(scope, head, bytes_in, bytes_out, disconnected, span)
-                if exc is not None:
-                    fields["exc_info"] = exc
+                fields = self._fields(
+                    scope, head, observer.bytes_in, observer.bytes_out, observer.disconnected, span
+                )
+                if error is not None:
+                    fields["exc_info"] = error
                 self._emit(level, self.websocket_event, fields)
+
+
+class _LogObserver(HTTPObserver):
+    """Logs a response as soon as it completed, before background work the app runs after.
+
+    A 5xx waits for the app to return instead: Starlette's
+    ServerErrorMiddleware sends its 500 and then re-raises, and the event
+    should carry that exception.
+    """
+
+    __slots__ = ("begun", "logged", "middleware", "scope", "span")
+
+    def __init__(
+        self,
+        receive: Receive,
+        send: Send,
+        middleware: AccessLogMiddleware,
+        scope: Scope,
+        begun: float,
+        span: Span,
+    ) -> None:
+        super().__init__(receive, send)
+        self.middleware = middleware
+        self.scope = scope
+        self.begun = begun
+        self.span = span
+        self.logged = False
+
+    def completed(self) -> None:
+        if self.status < 500:
+            self.log()
+
+    def log(self) -> None:
+        self.logged = True
+        self.middleware._log_http(self.scope, self)

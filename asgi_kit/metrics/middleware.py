@@ -29,8 +29,9 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histo
 from asgi_kit._http import (
     PathMatcher,
     asgi3,
-    header_value,
 )
+from asgi_kit._observer import OTHER_METHOD, HTTPObserver, WebSocketObserver
+from asgi_kit._observer import known_methods as known_methods_of
 from asgi_kit._routes import route_template
 from asgi_kit.types import AnyASGIApp, ASGIApp, Message, Receive, Scope, Send
 
@@ -70,11 +71,6 @@ UNMATCHED_ROUTE = "<unmatched>"
 #: ``route`` label once ``max_routes`` distinct routes have been seen.
 OVERFLOW_ROUTE = "<overflow>"
 
-# OTel's http.request.method well-known set; anything else is "_OTHER" (bounded label).
-_METHODS = frozenset(
-    ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY")
-)
-_OTHER = "_OTHER"
 _LABELS = ("method", "route", "status_code")
 _NAMESPACE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:")
 
@@ -242,7 +238,9 @@ class MetricsMiddleware:
     ``route`` is the template the framework matched (``/items/{item_id}``),
     read from the scope after the app routed, or what ``route_resolver``
     returns; requests without a route share ``unmatched_route``.  ``method``
-    outside the standard set is ``_OTHER``.
+    outside the known set is ``_OTHER``; ``status_code`` follows the shared
+    rules of :mod:`asgi_kit._observer` (499 when the client left before any
+    response, 500 when the app never answered or sent an unusable start).
 
     Args:
         app: The ASGI application to wrap.
@@ -272,6 +270,11 @@ class MetricsMiddleware:
             an OpenTelemetry span is active and sampled (visible to scrapers
             that negotiate OpenMetrics).  Ignored in multiprocess mode, which
             prometheus-client does not support exemplars in.
+        known_methods: Methods labelled as themselves; any other (including
+            a known one in another case, such as ``get``) is ``_OTHER``, as in
+            the span and the access log.  ``None`` reads
+            ``OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`` or uses the
+            semantic-convention list.
     """
 
     def __init__(
@@ -290,6 +293,7 @@ class MetricsMiddleware:
         unmatched_route: str = UNMATCHED_ROUTE,
         max_routes: int = 1000,
         exemplars: bool = True,
+        known_methods: Iterable[str] | None = None,
     ) -> None:
         self.app = asgi3(app)
         if not isinstance(registry, CollectorRegistry):
@@ -326,6 +330,7 @@ class MetricsMiddleware:
         if multiprocess:
             _remove_live_gauges_at_exit()
         self._exemplars = bool(exemplars) and not multiprocess
+        self._known_methods = known_methods_of(known_methods)
         self._metrics_path = metrics_path
         self._endpoint: ASGIApp | None = None if metrics_path is None else metrics_app(registry)
         self._warned_overflow = False
@@ -392,112 +397,97 @@ class MetricsMiddleware:
     ) -> None:
         c = self._c
         method = scope.get("method") or "GET"
-        if method not in _METHODS:
-            method = _OTHER
+        if method not in self._known_methods:
+            method = OTHER_METHOD
         active = c.active_children.get(method) or c.active_child(method)
-        status = 0
-        route: str | None = fixed_route
-        request_bytes = 0
-        response_bytes = 0
-        end = 0.0
-        disconnected = False
-        start_headers: Any = None
-
-        async def receive_counting() -> Message:
-            nonlocal request_bytes, disconnected
-            message = await receive()
-            body = message.get("body")
-            if body:
-                request_bytes += len(body)
-            elif message["type"] == "http.disconnect":
-                disconnected = True
-            return message
-
-        async def send_counting(message: Message) -> None:
-            nonlocal status, route, response_bytes, end, start_headers
-            mtype = message["type"]
-            if mtype == "http.response.body":
-                body = message.get("body")
-                if body:
-                    response_bytes += len(body)
-                await send(message)
-                if not message.get("more_body"):
-                    end = perf_counter()
-                return
-            if mtype == "http.response.start":
-                status = message["status"]
-                start_headers = message.get("headers")
-                if route is None:
-                    route = self._route(scope)
-            elif mtype == "http.response.zerocopysend":
-                count = message.get("count")
-                response_bytes += (
-                    count if isinstance(count, int) else _content_length(start_headers)
-                )
-            elif mtype == "http.response.pathsend":
-                response_bytes += _content_length(start_headers)
-            await send(message)
-            if mtype in ("http.response.zerocopysend", "http.response.pathsend") and not (
-                message.get("more_body")
-            ):
-                end = perf_counter()
-
+        observer = _RouteObserver(receive, send, self, scope, fixed_route)
         active.inc()
         start = perf_counter()
-        cancelled = False
         try:
-            await app(scope, receive_counting, send_counting)
+            await app(scope, observer.receive, observer.send)
         except asyncio.CancelledError:
-            cancelled = True
+            observer.cancelled()
+            raise
+        except Exception as exc:
+            observer.raised(exc)
             raise
         finally:
             active.dec()
-            if not end:
-                end = perf_counter()
-            if not status:
-                # No response started: the server answers 500, unless the client left.
-                status = 499 if disconnected or cancelled else 500
+            end = observer.completed_at or perf_counter()
+            route = observer.route
             if route is None:
                 route = self._route(scope)
-            key = (method, route, status)
+            key = (method, route, observer.final_status())
             duration, request_size, response_size = c.children.get(key) or c.http_children(key)
             exemplar = _exemplar() if self._exemplars else None
             if exemplar is not None:
                 duration.observe(end - start, exemplar)
             else:
                 duration.observe(end - start)
-            request_size.observe(request_bytes)
-            response_size.observe(response_bytes)
+            request_size.observe(observer.request_bytes)
+            response_size.observe(observer.response_bytes)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         c = self._c
-        route = ""
-        accepted_at = 0.0
-        active: Gauge | None = None
-
-        async def send_watching(message: Message) -> None:
-            nonlocal route, accepted_at, active
-            if active is None and message["type"] == "websocket.accept":
-                route = self._route(scope)
-                active = c.ws_active.labels(route)
-                active.inc()
-                accepted_at = perf_counter()
-                c.ws_connections.labels(route, "accepted").inc()
-            await send(message)
-
+        observer = _WebSocketRouteObserver(receive, send, self, scope)
         try:
-            await self.app(scope, receive, send_watching)
+            await self.app(scope, observer.receive, observer.send)
+        except asyncio.CancelledError:
+            observer.cancelled()
+            raise
+        except Exception as exc:
+            observer.raised(exc)
+            raise
         finally:
+            active = observer.active
             if active is not None:
                 active.dec()
-                c.ws_duration.labels(route).observe(perf_counter() - accepted_at)
+                c.ws_duration.labels(observer.route).observe(perf_counter() - observer.accepted_at)
             else:
                 c.ws_connections.labels(self._route(scope), "rejected").inc()
 
 
-def _content_length(headers: Any) -> int:
-    if headers:
-        value = header_value(headers, b"content-length")
-        if value is not None and value.isdigit():
-            return int(value)
-    return 0
+class _RouteObserver(HTTPObserver):
+    """Resolves the ``route`` label when the response starts (the app has routed)."""
+
+    __slots__ = ("middleware", "route", "scope")
+
+    def __init__(
+        self,
+        receive: Receive,
+        send: Send,
+        middleware: MetricsMiddleware,
+        scope: Scope,
+        route: str | None,
+    ) -> None:
+        super().__init__(receive, send)
+        self.middleware = middleware
+        self.scope = scope
+        self.route = route
+
+    def started(self, message: Message) -> Message:
+        if self.route is None:
+            self.route = self.middleware._route(self.scope)
+        return message
+
+
+class _WebSocketRouteObserver(WebSocketObserver):
+    """Counts the connection under its route once the app accepts it."""
+
+    __slots__ = ("active", "middleware", "route", "scope")
+
+    def __init__(
+        self, receive: Receive, send: Send, middleware: MetricsMiddleware, scope: Scope
+    ) -> None:
+        super().__init__(receive, send)
+        self.middleware = middleware
+        self.scope = scope
+        self.route = ""
+        self.active: Gauge | None = None
+
+    def accepting(self) -> None:
+        c = self.middleware._c
+        self.route = route = self.middleware._route(self.scope)
+        self.active = active = c.ws_active.labels(route)
+        active.inc()
+        c.ws_connections.labels(route, "accepted").inc()
