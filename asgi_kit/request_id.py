@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from contextvars import Context, ContextVar, copy_context
-from typing import Any
+from contextvars import copy_context
 
-import structlog
 from opentelemetry.trace import get_current_span
 
 from ._http import (
@@ -27,6 +25,7 @@ from ._http import (
     normalize_header_name,
     send_response,
 )
+from ._log_context import restore_structlog, structlog_var
 from .types import AnyASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -85,61 +84,7 @@ def uuid4_hex() -> str:
     return raw.hex()
 
 
-def _structlog_var(key: str) -> ContextVar[Any]:
-    """structlog's own ContextVar for ``key``, so binding is a single ``set``.
-
-    ``bind_contextvars`` returns tokens; a token knows its variable, which is
-    the public way to reach the variable structlog's ``merge_contextvars``
-    reads.  Binding then resetting leaves the current context unchanged.
-    """
-    token = structlog.contextvars.bind_contextvars(**{key: ...})[key]
-    var: ContextVar[Any] = token.var
-    var.reset(token)
-    return var
-
-
-_STRUCTLOG_REQUEST_ID = _structlog_var(REQUEST_ID_KEY)
-# structlog's registry of its per-key variables (stable since structlog 21.1).
-# Walking it costs one step per key ever bound, instead of one per variable
-# of the whole context; the public prefix scan is the fallback.
-_STRUCTLOG_VARS: dict[str, ContextVar[Any]] | None = getattr(
-    structlog.contextvars, "_CONTEXT_VARS", None
-)
-if not isinstance(_STRUCTLOG_VARS, dict):  # pragma: no cover
-    _STRUCTLOG_VARS = None
-_STRUCTLOG_PREFIX: str = getattr(structlog.contextvars, "STRUCTLOG_KEY_PREFIX", "structlog_")
-
-
-def _restore_structlog(before: Context) -> None:
-    """Put every structlog contextvar back to its value in ``before``.
-
-    Keys the app bound during the request are unbound again (structlog's
-    "unbound" value is ``...``), so nothing leaks into whatever runs next on
-    the same task; the copy of the context taken before the request is O(1).
-    ``request_id`` itself is reset by its token before this runs.
-    """
-    variables = _STRUCTLOG_VARS
-    if variables is None:  # pragma: no cover - a structlog without the registry
-        for var in [v for v in copy_context() if v.name.startswith(_STRUCTLOG_PREFIX)]:
-            _restore_var(var, before)
-        return
-    if len(variables) == 1:
-        return  # only request_id has ever been bound in this process
-    try:
-        for var in variables.values():
-            old = before.get(var, ...)
-            if var.get(...) is not old:
-                var.set(old)
-    except RuntimeError:  # another thread bound a new key meanwhile: walk a copy
-        for var in tuple(variables.values()):
-            _restore_var(var, before)
-
-
-def _restore_var(var: ContextVar[Any], before: Context) -> None:
-    old = before.get(var, ...)
-    if var.get(...) is not old:
-        var.set(old)
-
+_STRUCTLOG_REQUEST_ID = structlog_var(REQUEST_ID_KEY)
 
 _START_TYPES = frozenset(
     {"http.response.start", "websocket.accept", "websocket.http.response.start"}
@@ -312,4 +257,4 @@ class RequestIDMiddleware:
             raise
         finally:
             _STRUCTLOG_REQUEST_ID.reset(token)
-            _restore_structlog(before)
+            restore_structlog(before)
