@@ -272,6 +272,27 @@ def _run_hook(hook: Callable[..., Any], name: str, *args: Any) -> None:
         logger.exception("asgi_kit.tracing: %s raised; the request goes on", name)
 
 
+# The one private name of opentelemetry-api asgi_kit reads: the module slot
+# ``opentelemetry.trace._TRACER_PROVIDER`` that ``set_tracer_provider`` fills.
+# Why: the public ``get_tracer_provider()`` costs an ``os.environ`` look-up on
+# every call until an SDK is installed (about 0.6 us, twice what the whole
+# middleware costs a request without an SDK), and no public API says "has a
+# provider been set" more cheaply.  When the slot moves, the public call takes
+# over (same behaviour, slower), and a test in tests/test_tracing.py fails so
+# the move is noticed.
+_PROVIDER_SLOT = "_TRACER_PROVIDER"
+_SLOT_MOVED = _PROVIDER_SLOT not in vars(trace_api)
+
+
+def _installed_global_provider() -> TracerProvider | None:
+    """The provider given to ``set_tracer_provider``, or None while none is."""
+    if _SLOT_MOVED:
+        public = trace_api.get_tracer_provider()
+        return None if isinstance(public, ProxyTracerProvider) else public
+    slot: TracerProvider | None = getattr(trace_api, _PROVIDER_SLOT)
+    return slot
+
+
 # --------------------------------------------------------------------------- middleware
 
 
@@ -419,11 +440,9 @@ class TracingMiddleware:
 
         The API's default global is a ``ProxyTracerProvider`` that forwards to
         a provider set later with ``set_tracer_provider`` (once per process).
-        Reading the module slot it forwards to is one attribute look-up, where
-        ``get_tracer_provider()`` costs an environment look-up per call.
         Once set, the global cannot change, so the tracer is cached.
         """
-        provider = getattr(trace_api, "_TRACER_PROVIDER", None)
+        provider = _installed_global_provider()
         if provider is None:
             if not self._load_global:
                 return None
