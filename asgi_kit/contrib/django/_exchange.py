@@ -65,8 +65,6 @@ def _restore_context(ctx: contextvars.Context) -> None:
 class Exchange:
     """State of one request between the adapter, the middleware and the view."""
 
-    is_async = True
-
     def __init__(self, request: Any, scope: Scope, get_response: Callable[[Any], Any]) -> None:
         self.request = request
         self.scope = scope

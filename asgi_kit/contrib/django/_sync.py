@@ -41,8 +41,6 @@ class _Loop:
 class SyncExchange(Exchange):
     """Under the WSGI handler: middleware on the background loop, Django in this thread."""
 
-    is_async = False
-
     def __init__(self, request: Any, scope: Scope, get_response: Callable[[Any], Any]) -> None:
         super().__init__(request, scope, get_response)
         self.loop = _Loop.get()
