@@ -10,7 +10,8 @@ from asgiref.sync import sync_to_async
 
 from asgi_kit.types import ASGIApp, Message, Scope
 
-from ._exchange import _DONE, Exchange, logger
+from ._exchange import Exchange, logger
+from ._messages import MiddlewareEnded, ResponseHead
 
 
 class AsyncExchange(Exchange):
@@ -20,10 +21,10 @@ class AsyncExchange(Exchange):
         super().__init__(request, scope, get_response)
         loop = asyncio.get_running_loop()
         self.loop = loop
-        self.head: asyncio.Future[tuple[Message, bytes, bool]] = loop.create_future()
+        self.head: asyncio.Future[ResponseHead] = loop.create_future()
         # Made for streamed answers only.  Unbounded, but push_chunk() waits
         # until the consumer took each chunk.
-        self.chunks: asyncio.Queue[object] | None = None
+        self.chunks: asyncio.Queue[bytes | MiddlewareEnded] | None = None
         self.task: asyncio.Task[None] | None = None
 
     async def call_view(self, request: Any) -> Any:
@@ -41,7 +42,7 @@ class AsyncExchange(Exchange):
         if more:
             self.chunks = asyncio.Queue()
         if not self.head.done():
-            self.head.set_result((start, body, more))
+            self.head.set_result(ResponseHead(start, body, more))
 
     async def push_chunk(self, body: bytes, more: bool) -> None:
         if body and self.chunks is not None:
@@ -62,9 +63,9 @@ class AsyncExchange(Exchange):
             if self.finished:
                 logger.error("ASGI middleware raised after its response", exc_info=exc)
                 exc = None
-            self.chunks.put_nowait(exc if exc is not None else _DONE)
+            self.chunks.put_nowait(MiddlewareEnded(exc))
         else:
-            self.chunks.put_nowait(_DONE)
+            self.chunks.put_nowait(MiddlewareEnded(None))
 
     def abort(self) -> None:
         """Cancel the middleware's task; safe from any thread (``response.close()``)."""
@@ -87,11 +88,11 @@ class AsyncExchange(Exchange):
             while True:
                 item = await chunks.get()
                 chunks.task_done()
-                if item is _DONE:
+                if isinstance(item, MiddlewareEnded):
+                    if item.error is not None:
+                        raise item.error
                     break
-                if isinstance(item, BaseException):
-                    raise item
-                yield item  # type: ignore[misc]
+                yield item
             if self.task is not None:
                 await self.task
         finally:

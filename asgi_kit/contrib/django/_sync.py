@@ -13,6 +13,7 @@ from typing import Any
 from asgi_kit.types import ASGIApp, Message, Scope
 
 from ._exchange import Exchange, _restore_context, logger
+from ._messages import BodyChunk, MiddlewareEnded, ResponseHead, SyncCall
 
 
 class _Loop:
@@ -44,7 +45,9 @@ class SyncExchange(Exchange):
     def __init__(self, request: Any, scope: Scope, get_response: Callable[[Any], Any]) -> None:
         super().__init__(request, scope, get_response)
         self.loop = _Loop.get()
-        self.inbox: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self.inbox: queue.SimpleQueue[SyncCall | ResponseHead | BodyChunk | MiddlewareEnded] = (
+            queue.SimpleQueue()
+        )
         self.task: asyncio.Task[None] | None = None
         self.closed = False
 
@@ -56,7 +59,7 @@ class SyncExchange(Exchange):
     async def run_sync(self, func: Callable[..., Any], *args: Any) -> Any:
         future: asyncio.Future[Any] = self.loop.create_future()
         ctx = contextvars.copy_context()
-        self.inbox.put(("call", func, args, ctx, future))
+        self.inbox.put(SyncCall(func, args, ctx, future))
         result = await future
         _restore_context(ctx)
         return result
@@ -65,13 +68,13 @@ class SyncExchange(Exchange):
         return bytes(await self.run_sync(self.request.read, size))
 
     def deliver_head(self, start: Message, body: bytes, more: bool) -> None:
-        self.inbox.put(("head", start, body, more))
+        self.inbox.put(ResponseHead(start, body, more))
 
     async def push_chunk(self, body: bytes, more: bool) -> None:
         if not body or self.closed:
             return
         ack: asyncio.Future[None] = self.loop.create_future()
-        self.inbox.put(("chunk", body, ack))
+        self.inbox.put(BodyChunk(body, ack))
         await ack
 
     def end(self, exc: BaseException | None) -> None:
@@ -79,7 +82,7 @@ class SyncExchange(Exchange):
             if not isinstance(exc, asyncio.CancelledError):
                 logger.error("ASGI middleware raised after its response", exc_info=exc)
             exc = None
-        self.inbox.put(("end", exc))
+        self.inbox.put(MiddlewareEnded(exc))
 
     # Request-thread side ------------------------------------------------
 
@@ -96,10 +99,10 @@ class SyncExchange(Exchange):
 
         self.loop.call_soon_threadsafe(settle)
 
-    def _run_call(self, item: tuple[Any, ...]) -> None:
-        _, func, args, ctx, future = item
+    def _run_call(self, call: SyncCall) -> None:
+        future = call.future
         try:
-            value = ctx.run(func, *args)
+            value = call.context.run(call.func, *call.args)
         except BaseException as exc:  # handed to the awaiting coroutine
             self._resolve(future, None, exc)
         else:
@@ -115,21 +118,21 @@ class SyncExchange(Exchange):
 
         self.loop.call_soon_threadsafe(cancel)
 
-    def _next_item(self) -> tuple[Any, ...]:
+    def _next_item(self) -> ResponseHead | BodyChunk | MiddlewareEnded:
         """Serve calls into this thread until the middleware reports something else."""
         while True:
             item = self.inbox.get()
-            if item[0] == "call":
+            if isinstance(item, SyncCall):
                 self._run_call(item)
                 continue
             return item
 
     def _wait_end(self) -> None:
         item = self._next_item()
-        while item[0] != "end":  # chunks cannot follow a complete body
+        while not isinstance(item, MiddlewareEnded):  # chunks cannot follow a complete body
             item = self._next_item()
-        if item[1] is not None:
-            raise item[1]
+        if item.error is not None:
+            raise item.error
 
     def stream(self, first: bytes) -> Iterator[bytes]:
         ended = False
@@ -138,14 +141,14 @@ class SyncExchange(Exchange):
                 yield first
             while True:
                 item = self._next_item()
-                if item[0] == "chunk":
-                    self._resolve(item[2], None, None)
-                    yield item[1]
+                if isinstance(item, BodyChunk):
+                    self._resolve(item.ack, None, None)
+                    yield item.body
                     continue
-                if item[0] == "end":
+                if isinstance(item, MiddlewareEnded):
                     ended = True
-                    if item[1] is not None:
-                        raise item[1]
+                    if item.error is not None:
+                        raise item.error
                     return
         finally:
             if not ended:
@@ -165,12 +168,13 @@ class SyncExchange(Exchange):
         self.loop.call_soon_threadsafe(start, context=ctx)
         try:
             item = self._next_item()
-            if item[0] == "end":
-                error = item[1] or RuntimeError(
+            if not isinstance(item, ResponseHead):
+                # Only the end can come before the head (no chunk without one).
+                error = (item.error if isinstance(item, MiddlewareEnded) else None) or RuntimeError(
                     "the ASGI middleware returned without sending a response"
                 )
                 raise error
-            _, start_message, body, more = item
+            start_message, body, more = item
             if not more:
                 self._wait_end()
         except BaseException:
