@@ -11,6 +11,7 @@ from asgiref.sync import sync_to_async
 from asgi_kit.types import ASGIApp, Message, Scope
 
 from ._exchange import Exchange, logger
+from ._internals import first_closer
 from ._messages import MiddlewareEnded, ResponseHead
 
 
@@ -131,7 +132,7 @@ class AsyncExchange(Exchange):
             raise
         response = self.build_response(start, body, more, self.streaming(body) if more else None)
         if more:
-            response._resource_closers.insert(0, self.abort)
+            first_closer(response, self.abort)
         else:
             self.release()
         return response

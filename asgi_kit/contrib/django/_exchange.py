@@ -30,12 +30,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from django.conf import settings  # type: ignore[import-untyped]
-from django.core.handlers.wsgi import LimitedStream  # type: ignore[import-untyped]
 from django.http import HttpResponse, StreamingHttpResponse  # type: ignore[import-untyped]
 
 from asgi_kit._routes import ROUTE_KEY, django_route
 from asgi_kit.types import ASGIApp, Headers, Message, Receive, Scope, Send
 
+from ._internals import body_stream_started, preread_body, replace_body, take_over_closers
 from ._response import apply_headers, response_headers
 
 logger = logging.getLogger("asgi_kit.contrib.django")
@@ -110,11 +110,11 @@ class Exchange:
             request = self.request
             if not self.body_started:
                 self.body_started = True
-                preread = request.__dict__.get("_body")
+                preread = preread_body(request)
                 if preread is not None:
                     self.body_done = True
                     return {"type": "http.request", "body": preread, "more_body": False}
-                if request._read_started or not _may_have_body(request.META):
+                if body_stream_started(request) or not _may_have_body(request.META):
                     # Nothing to read, or an earlier Django middleware already
                     # streamed it (multipart parsing): there is no body left.
                     self.body_done = True
@@ -224,11 +224,7 @@ class Exchange:
                 if not message.get("more_body", False):
                     break
             stream.seek(0)
-        for attr in ("_body", "_post", "_files"):
-            request.__dict__.pop(attr, None)
-        request._stream = LimitedStream(stream, size)
-        request._read_started = False
-        request.META["CONTENT_LENGTH"] = str(size)
+        replace_body(request, stream, size)
 
     async def inner_app(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI app under the middleware: Django's view, as ASGI messages."""
@@ -313,8 +309,7 @@ class Exchange:
         if original is not None:
             # A buffered view answer the middleware turned into a stream:
             # the new object takes over the old one's resources.
-            response._resource_closers.extend(original._resource_closers)
-            original._resource_closers.clear()
+            take_over_closers(response, original)
         return response
 
     def single(self, body: bytes) -> Any:

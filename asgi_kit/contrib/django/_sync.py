@@ -13,6 +13,7 @@ from typing import Any
 from asgi_kit.types import ASGIApp, Message, Scope
 
 from ._exchange import Exchange, _restore_context, logger
+from ._internals import first_closer
 from ._messages import BodyChunk, MiddlewareEnded, ResponseHead, SyncCall
 
 
@@ -185,7 +186,7 @@ class SyncExchange(Exchange):
         if more:
             # response.close() must stop the middleware even when the stream
             # was never started (closing an unstarted generator runs nothing).
-            response._resource_closers.insert(0, self.abort)
+            first_closer(response, self.abort)
         else:
             self.release()
         return response
