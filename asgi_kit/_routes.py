@@ -12,7 +12,15 @@ from typing import Any
 
 from .types import Scope
 
-__all__ = ["ROUTE_KEY", "django_route", "route_template"]
+__all__ = [
+    "ANSWERED_BY_KEY",
+    "ROUTE_KEY",
+    "answered_early",
+    "django_route",
+    "mark_answered",
+    "resolve_route",
+    "route_template",
+]
 
 #: Scope key where an integration (the Django adapter, a user's router) can
 #: store the matched route template, e.g. ``"/items/<int:pk>"``.
@@ -71,3 +79,82 @@ def django_route(request: Any, scope: Scope) -> str | None:
     root = scope.get("root_path") or ""
     prefix = root.rstrip("/") if isinstance(root, str) else ""
     return f"{prefix}/{route.lstrip('/')}"
+
+
+# --------------------------------------------------------------------------- answered early
+
+#: Scope key where a middleware that answers a request itself (a 429, a CORS
+#: preflight, a CSRF refusal) names itself, e.g. ``"ratelimit"``, before it
+#: sends its response.  Metrics label such requests ``<name>`` when the route
+#: they were headed for cannot be known (see :func:`resolve_route`).
+ANSWERED_BY_KEY = "asgi_kit.answered_by"
+
+# Bound on Mount nesting followed when resolving: real apps nest two or three.
+_MAX_DEPTH = 8
+
+
+def mark_answered(scope: Scope, name: str) -> None:
+    """Record that the middleware ``name`` answered the request without the app."""
+    scope[ANSWERED_BY_KEY] = name
+
+
+def answered_early(scope: Scope) -> str | None:
+    """Who answered a request the app's router never saw, or None when it did see it.
+
+    The name a middleware gave with :func:`mark_answered`; ``""`` when no
+    middleware named itself but the framework's router visibly never ran
+    (Starlette and FastAPI set ``scope["router"]`` when they route, and
+    ``scope["app"]`` before their middleware stack runs).
+    """
+    name = scope.get(ANSWERED_BY_KEY)
+    if isinstance(name, str) and name:
+        return name
+    app = scope.get("app")
+    if app is not None and "router" not in scope and hasattr(app, "router"):
+        return ""
+    return None
+
+
+def resolve_route(scope: Scope) -> str | None:
+    """The route template a request was headed for, asked of the framework's router.
+
+    For requests answered before the router ran: walks the routes of the
+    Starlette/FastAPI app in ``scope["app"]`` as its router would (a full
+    match wins, else the first partial one, i.e. the right path with another
+    method, as a CORS preflight is), into mounted routers, without calling
+    any endpoint.  None when no route matches or the app has no such router.
+    It costs what routing the request would have cost, and runs only for
+    requests a middleware answered.
+    """
+    router = getattr(scope.get("app"), "router", None)
+    routes = getattr(router, "routes", None)
+    if not routes:
+        return None
+    return _match_routes(routes, scope, 0)
+
+
+def _match_routes(routes: Any, scope: Scope, depth: int) -> str | None:
+    partial: tuple[Any, Scope] | None = None
+    for route in routes:
+        try:
+            match, child = route.matches(scope)
+        except Exception:  # a route that cannot read this scope: not this one
+            continue
+        level = getattr(match, "value", 0)  # Starlette's Match: NONE=0, PARTIAL=1, FULL=2
+        if level == 2:
+            return _template_of(route, {**scope, **child}, depth)
+        if level == 1 and partial is None:
+            partial = (route, {**scope, **child})
+    if partial is not None:
+        return _template_of(partial[0], partial[1], depth)
+    return None
+
+
+def _template_of(route: Any, scope: Scope, depth: int) -> str | None:
+    inner = getattr(route, "routes", None)
+    if inner and depth < _MAX_DEPTH:
+        # A Mount of a router: the route inside it, as the inner router would pick.
+        return _match_routes(inner, scope, depth + 1)
+    scope["route"] = route
+    scope.pop(ROUTE_KEY, None)
+    return route_template(scope)

@@ -29,6 +29,7 @@ from ._http import (
     refuse_websocket,
     send_response,
 )
+from ._routes import mark_answered
 from .types import AnyASGIApp, Headers, Message, Receive, Scope, Send
 
 __all__ = ["ALL_METHODS", "SAFELISTED_HEADERS", "CORSMiddleware", "OriginFunc"]
@@ -419,6 +420,7 @@ class CORSMiddleware:
         if scope["method"] == "OPTIONS":
             method = header_value(headers, b"access-control-request-method")
             if method is not None:
+                mark_answered(scope, "cors")  # for metrics: not an unmatched path
                 await self._preflight(headers, origin, method, send)
                 return
 

@@ -989,3 +989,21 @@ async def test_multiprocess_lifespan_shutdown_removes_this_workers_live_gauges(
     await middleware({"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert not live.exists() and kept.exists()
+
+
+async def test_submillisecond_bucket_preset_resolves_fast_requests() -> None:
+    from asgi_kit.metrics import SUBMILLISECOND_BUCKETS
+
+    registry = CollectorRegistry()
+
+    async def fast(scope: Scope, receive: Receive, send: Send) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    app = MetricsMiddleware(fast, registry=registry, buckets=SUBMILLISECOND_BUCKETS)
+    await call_http(app)
+    assert SUBMILLISECOND_BUCKETS[0] == 0.0001 and SUBMILLISECOND_BUCKETS[-1] == 5.0
+    labels = {"method": "GET", "route": UNMATCHED_ROUTE, "status_code": "200"}
+    first = registry.get_sample_value(f"{DURATION}_bucket", {**labels, "le": "0.0001"})
+    five_ms = registry.get_sample_value(f"{DURATION}_bucket", {**labels, "le": "0.005"})
+    assert first is not None and five_ms == 1

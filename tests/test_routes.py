@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from asgi_kit._http import route_template as reexported
-from asgi_kit._routes import django_route, route_template
+from asgi_kit._routes import (
+    ANSWERED_BY_KEY,
+    answered_early,
+    django_route,
+    mark_answered,
+    resolve_route,
+    route_template,
+)
 
 from ._support.asgi import call_http
 
@@ -92,3 +99,54 @@ def test_django_route_from_path_and_re_path_patterns() -> None:
     assert django_route(_Request("items/"), {"root_path": "/api/"}) == "/api/items/"
     assert django_route(_Request(None), scope) is None
     assert django_route(object(), scope) is None
+
+
+# ----------------------------------------------------------------- answered before routing
+
+
+def _fastapi_app() -> Any:
+    from fastapi import FastAPI
+    from starlette.routing import Mount
+
+    app = FastAPI()
+    sub = FastAPI()
+
+    @app.get("/items/{item_id}")
+    async def item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
+
+    @sub.post("/users/{name}")
+    async def user(name: str) -> dict[str, str]:
+        return {"name": name}
+
+    app.router.routes.append(Mount("/v2", app=sub))
+    app.router.routes.append(Mount("/static", app=_plain_app))
+    return app
+
+
+def test_resolve_route_walks_the_router_without_calling_endpoints() -> None:
+    app = _fastapi_app()
+
+    def scope(method: str, path: str) -> dict[str, Any]:
+        return {"type": "http", "method": method, "path": path, "root_path": "", "app": app}
+
+    assert resolve_route(scope("GET", "/items/3")) == "/items/{item_id}"
+    # A preflight: the right path, another method (a partial match).
+    assert resolve_route(scope("OPTIONS", "/items/3")) == "/items/{item_id}"
+    assert resolve_route(scope("OPTIONS", "/v2/users/bob")) == "/v2/users/{name}"
+    assert resolve_route(scope("GET", "/static/site.css")) == "/static/{path}"
+    assert resolve_route(scope("GET", "/nothing")) is None
+    assert resolve_route(scope("GET", "/v2/nothing")) is None
+    assert resolve_route({"type": "http", "path": "/items/3"}) is None
+    assert resolve_route({"type": "http", "path": "/x", "app": object()}) is None
+
+
+def test_answered_early_needs_a_name_or_a_router_that_never_ran() -> None:
+    app = _fastapi_app()
+    assert answered_early({}) is None
+    assert answered_early({"app": app}) == ""
+    assert answered_early({"app": app, "router": app.router}) is None
+    scope: dict[str, Any] = {"app": app, "router": app.router}
+    mark_answered(scope, "csrf")
+    assert answered_early(scope) == "csrf"
+    assert scope[ANSWERED_BY_KEY] == "csrf"

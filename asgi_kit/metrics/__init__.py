@@ -20,20 +20,24 @@ from __future__ import annotations
 
 from .exposition import metrics_app
 from .middleware import (
+    ANSWERED_ROUTE,
     DEFAULT_BUCKETS,
     DEFAULT_SIZE_BUCKETS,
     DEFAULT_WEBSOCKET_BUCKETS,
     OVERFLOW_ROUTE,
+    SUBMILLISECOND_BUCKETS,
     UNMATCHED_ROUTE,
     MetricsMiddleware,
     RouteResolver,
 )
 
 __all__ = [
+    "ANSWERED_ROUTE",
     "DEFAULT_BUCKETS",
     "DEFAULT_SIZE_BUCKETS",
     "DEFAULT_WEBSOCKET_BUCKETS",
     "OVERFLOW_ROUTE",
+    "SUBMILLISECOND_BUCKETS",
     "UNMATCHED_ROUTE",
     "MetricsMiddleware",
     "RouteResolver",

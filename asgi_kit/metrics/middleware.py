@@ -32,7 +32,7 @@ from asgi_kit._http import (
 )
 from asgi_kit._observer import OTHER_METHOD, HTTPObserver, WebSocketObserver
 from asgi_kit._observer import known_methods as known_methods_of
-from asgi_kit._routes import route_template
+from asgi_kit._routes import answered_early, resolve_route, route_template
 from asgi_kit.types import AnyASGIApp, ASGIApp, Message, Receive, Scope, Send
 
 from .exposition import metrics_app
@@ -43,10 +43,12 @@ from .multiprocess import (
 )
 
 __all__ = [
+    "ANSWERED_ROUTE",
     "DEFAULT_BUCKETS",
     "DEFAULT_SIZE_BUCKETS",
     "DEFAULT_WEBSOCKET_BUCKETS",
     "OVERFLOW_ROUTE",
+    "SUBMILLISECOND_BUCKETS",
     "UNMATCHED_ROUTE",
     "MetricsMiddleware",
 ]
@@ -56,6 +58,12 @@ logger = logging.getLogger("asgi_kit.metrics")
 #: OpenTelemetry's recommended buckets for ``http.server.request.duration`` (seconds).
 DEFAULT_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)  # fmt: skip
+#: Duration buckets for services answering in well under a millisecond: 100 us
+#: to 5 s, densest between 100 us and 2.5 ms where their percentiles fall.
+SUBMILLISECOND_BUCKETS: tuple[float, ...] = (
+    0.0001, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.0025,
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
 )  # fmt: skip
 #: Body-size buckets in bytes: ``0`` (no body), then powers of four from 128 B to 32 MiB.
 DEFAULT_SIZE_BUCKETS: tuple[float, ...] = (
@@ -68,6 +76,9 @@ DEFAULT_WEBSOCKET_BUCKETS: tuple[float, ...] = (
 
 #: ``route`` label of requests no route matched (404s, scanners).
 UNMATCHED_ROUTE = "<unmatched>"
+#: ``route`` label of requests a middleware answered before the app routed them,
+#: when neither the route they were headed for nor the middleware's name is known.
+ANSWERED_ROUTE = "<middleware>"
 #: ``route`` label once ``max_routes`` distinct routes have been seen.
 OVERFLOW_ROUTE = "<overflow>"
 
@@ -375,7 +386,13 @@ class MetricsMiddleware:
             if route is not None and not self._group_paths:
                 route = scope.get("path") or route
         if not route or not isinstance(route, str):
-            return self._unmatched
+            answered = answered_early(scope)
+            if answered is None:
+                return self._unmatched
+            # Answered by a middleware before the app routed (a 429, a CORS
+            # preflight): the route it was headed for, else the middleware's
+            # name; never <unmatched>, which stays for paths no route serves.
+            route = resolve_route(scope) or (f"<{answered}>" if answered else ANSWERED_ROUTE)
         routes = self._c.routes
         if route in routes:
             return route
