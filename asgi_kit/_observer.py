@@ -48,13 +48,14 @@ WebSocket (:class:`WebSocketObserver`)
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import Iterable
 from time import perf_counter
 from typing import Any
 
 from ._http import header_value
-from .types import Message, Receive, Send
+from .types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
     "DEFAULT_KNOWN_METHODS",
@@ -127,26 +128,15 @@ def _content_length(headers: Any) -> int:
     return 0
 
 
-class HTTPObserver:
-    """Watches one HTTP request; pass :meth:`receive` and :meth:`send` to the app.
-
-    Subclasses react at the two moments reporters care about by overriding
-    :meth:`started` (the start message, which it may replace) and
-    :meth:`completed`.  After the app returned or raised, call
-    :meth:`cancelled` or :meth:`raised` as appropriate, then read
-    :meth:`final_status` and the counters.
-    """
+class _Observer:
+    """What the HTTP and WebSocket observers share: the exit rules and :meth:`run`."""
 
     # Class-level defaults instead of __slots__: a request then costs one
-    # small instance dict, about half the construction time of thirteen slot
+    # small instance dict, about half the construction time of a dozen slot
     # stores, and most requests never write most of these.
     #: Status of the start message (0 until one was sent).
     status = 0
-    request_bytes = 0
     response_bytes = 0
-    start_headers: Any = None
-    #: ``perf_counter()`` when the last body message was sent (0.0: not yet).
-    completed_at = 0.0
     disconnected = False
     send_failed = False
     error: BaseException | None = None
@@ -154,6 +144,58 @@ class HTTPObserver:
     def __init__(self, receive: Receive, send: Send) -> None:
         self._receive = receive
         self._send = send
+
+    async def receive(self) -> Message:
+        raise NotImplementedError
+
+    async def send(self, message: Message) -> None:
+        raise NotImplementedError
+
+    async def run(self, app: ASGIApp, scope: Scope, send: Send | None = None) -> None:
+        """Run ``app`` under observation (``send``: a wrapper of :meth:`send` to pass instead).
+
+        Records a cancellation (the server's sign that the client left) or an
+        exception by the rules, and re-raises it.
+        """
+        try:
+            await app(scope, self.receive, self.send if send is None else send)
+        except asyncio.CancelledError:
+            self.cancelled()
+            raise
+        except Exception as exc:
+            self.raised(exc)
+            raise
+
+    def cancelled(self) -> None:
+        """The server cancelled the app: the client went away."""
+        self.disconnected = True
+
+    def raised(self, exc: BaseException) -> None:
+        """The app raised ``exc``: its error, unless the client had gone before."""
+        if not self.disconnected:
+            self.error = exc
+
+    def final_status(self) -> int:
+        """The status sent, else 499 (the client left first) or 500 (see the module)."""
+        status = self.status
+        if status:
+            return status
+        return STATUS_CLIENT_CLOSED if self.disconnected else STATUS_NO_RESPONSE
+
+
+class HTTPObserver(_Observer):
+    """Watches one HTTP request; pass :meth:`receive` and :meth:`send` to the app.
+
+    Subclasses react at the two moments reporters care about by overriding
+    :meth:`started` (the start message, which it may replace) and
+    :meth:`completed`.  Run the app with :meth:`run`, then read
+    :meth:`final_status` and the counters.
+    """
+
+    request_bytes = 0
+    start_headers: Any = None
+    #: ``perf_counter()`` when the last body message was sent (0.0: not yet).
+    completed_at = 0.0
 
     def started(self, message: Message) -> Message:
         """Hook: the app's ``http.response.start``; returns the message to send on."""
@@ -214,18 +256,6 @@ class HTTPObserver:
         if not self.completed_at:
             self.disconnected = True
 
-    def raised(self, exc: BaseException) -> None:
-        """The app raised ``exc``: its error, unless the client had gone before."""
-        if not self.disconnected:
-            self.error = exc
-
-    def final_status(self) -> int:
-        """The status to report: the one sent, else 499 (client gone) or 500."""
-        status = self.status
-        if status:
-            return status
-        return STATUS_CLIENT_CLOSED if self.disconnected else STATUS_NO_RESPONSE
-
 
 def _ws_size(message: Message) -> int:
     data = message.get("bytes")
@@ -239,7 +269,7 @@ def _code(value: Any, default: int) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else default
 
 
-class WebSocketObserver:
+class WebSocketObserver(_Observer):
     """Watches one WebSocket connection; the same rules as :class:`HTTPObserver`.
 
     ``bytes_in``/``bytes_out`` count message payloads (text as UTF-8);
@@ -248,20 +278,11 @@ class WebSocketObserver:
     (a denial response's start message, which it may replace).
     """
 
-    status = 0
     close_code: int | None = None
     bytes_in = 0
     bytes_out = 0
-    response_bytes = 0
     #: ``perf_counter()`` when the app accepted (0.0: not accepted).
     accepted_at = 0.0
-    disconnected = False
-    send_failed = False
-    error: BaseException | None = None
-
-    def __init__(self, receive: Receive, send: Send) -> None:
-        self._receive = receive
-        self._send = send
 
     def accepting(self) -> None:
         """Hook: the app is accepting the connection."""
@@ -307,19 +328,3 @@ class WebSocketObserver:
         except OSError:
             self.disconnected = self.send_failed = True
             raise
-
-    def cancelled(self) -> None:
-        """The server cancelled the app: the connection is gone."""
-        self.disconnected = True
-
-    def raised(self, exc: BaseException) -> None:
-        """The app raised ``exc``: its error, unless the client had gone before."""
-        if not self.disconnected:
-            self.error = exc
-
-    def final_status(self) -> int:
-        """101/403/the denial status, else 499 (client gone) or 500."""
-        status = self.status
-        if status:
-            return status
-        return STATUS_CLIENT_CLOSED if self.disconnected else STATUS_NO_RESPONSE

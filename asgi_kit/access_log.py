@@ -9,7 +9,6 @@ Also importable from :mod:`asgi_kit.logging`.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import logging as _stdlib_logging
 from collections.abc import Callable, Iterable, Mapping
@@ -182,21 +181,12 @@ class AccessLogMiddleware:
         # read now, since at the final send the app's own spans may be current.
         observer = _LogObserver(receive, send, self, scope, perf_counter(), get_current_span())
         try:
-            await self.app(scope, observer.receive, observer.send)
-        except asyncio.CancelledError:
-            # Servers cancel the app when the client goes away mid-response.
-            observer.cancelled()
+            await observer.run(self.app, scope)
+        finally:
+            # Unless logged at completion; an exception after a complete
+            # response is re-raised for the server to log.
             if not observer.logged:
                 observer.log()
-            raise
-        except Exception as exc:
-            observer.raised(exc)
-            # After a complete response the server logs the error itself.
-            if not observer.logged:
-                observer.log()
-            raise
-        if not observer.logged:
-            observer.log()
 
     def _fields(
         self,
@@ -288,13 +278,7 @@ class AccessLogMiddleware:
         span = get_current_span()
         observer = WebSocketObserver(receive, send)
         try:
-            await self.app(scope, observer.receive, observer.send)
-        except asyncio.CancelledError:
-            observer.cancelled()
-            raise
-        except Exception as exc:
-            observer.raised(exc)
-            raise
+            await observer.run(self.app, scope)
         finally:
             status = observer.final_status()
             error = observer.error

@@ -15,7 +15,6 @@ is re-checked on every request, so an SDK set up after the middleware was built
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import re
@@ -583,7 +582,7 @@ class TracingMiddleware:
             if is_ws
             else _SpanObserver(receive, send, span, capture, traceresponse)
         )
-        app_send = observer.send
+        app_send: Send | None = None
         hook = self.client_response_hook if recording else None
         if hook is not None:
 
@@ -592,19 +591,14 @@ class TracingMiddleware:
                 await observer.send(message)
 
         try:
-            await self.app(scope, observer.receive, app_send)
-        except asyncio.CancelledError:
-            observer.cancelled()
-            raise
-        except Exception as exc:
-            observer.raised(exc)
-            if recording and observer.error is not None:
-                span.record_exception(exc)
-                span.set_attribute(ERROR_TYPE, _error_type(exc))
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-            raise
+            await observer.run(self.app, scope, app_send)
         finally:
             if recording:
+                exc = observer.error
+                if exc is not None:
+                    span.record_exception(exc)
+                    span.set_attribute(ERROR_TYPE, _error_type(exc))
+                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
                 self._finish(
                     span,
                     scope,

@@ -15,7 +15,6 @@ Example::
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import threading
 import weakref
@@ -421,13 +420,7 @@ class MetricsMiddleware:
         active.inc()
         start = perf_counter()
         try:
-            await app(scope, observer.receive, observer.send)
-        except asyncio.CancelledError:
-            observer.cancelled()
-            raise
-        except Exception as exc:
-            observer.raised(exc)
-            raise
+            await observer.run(app, scope)
         finally:
             active.dec()
             end = observer.completed_at or perf_counter()
@@ -448,13 +441,7 @@ class MetricsMiddleware:
         c = self._c
         observer = _WebSocketRouteObserver(receive, send, self, scope)
         try:
-            await self.app(scope, observer.receive, observer.send)
-        except asyncio.CancelledError:
-            observer.cancelled()
-            raise
-        except Exception as exc:
-            observer.raised(exc)
-            raise
+            await observer.run(self.app, scope)
         finally:
             active = observer.active
             if active is not None:
