@@ -155,7 +155,9 @@ class _Observer:
         """Run ``app`` under observation (``send``: a wrapper of :meth:`send` to pass instead).
 
         Records a cancellation (the server's sign that the client left) or an
-        exception by the rules, and re-raises it.
+        exception by the rules, and re-raises it.  The per-request HTTP paths
+        spell these lines out instead of awaiting this: one coroutine less
+        per request.
         """
         try:
             await app(scope, self.receive, self.send if send is None else send)
@@ -196,6 +198,14 @@ class HTTPObserver(_Observer):
     start_headers: Any = None
     #: ``perf_counter()`` when the last body message was sent (0.0: not yet).
     completed_at = 0.0
+    # Whether a subclass overrides the hooks: the base skips calling no-ops.
+    _hooks_start = False
+    _hooks_complete = False
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._hooks_start = cls.started is not HTTPObserver.started
+        cls._hooks_complete = cls.completed is not HTTPObserver.completed
 
     def started(self, message: Message) -> Message:
         """Hook: the app's ``http.response.start``; returns the message to send on."""
@@ -226,7 +236,8 @@ class HTTPObserver(_Observer):
                 status if type(status) is int and 100 <= status <= 999 else response_status(message)
             )
             self.start_headers = message.get("headers")
-            message = self.started(message)
+            if self._hooks_start:
+                message = self.started(message)
             final = False
         elif mtype == "http.response.zerocopysend":
             count = message.get("count")
@@ -249,7 +260,8 @@ class HTTPObserver(_Observer):
             raise
         if final and not self.completed_at:
             self.completed_at = perf_counter()
-            self.completed()
+            if self._hooks_complete:
+                self.completed()
 
     def cancelled(self) -> None:
         """The server cancelled the app: the client went away (unless it was answered)."""

@@ -9,6 +9,7 @@ Also importable from :mod:`asgi_kit.logging`.
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging as _stdlib_logging
 from collections.abc import Callable, Iterable, Mapping
@@ -181,7 +182,13 @@ class AccessLogMiddleware:
         # read now, since at the final send the app's own spans may be current.
         observer = _LogObserver(receive, send, self, scope, perf_counter(), get_current_span())
         try:
-            await observer.run(self.app, scope)
+            await self.app(scope, observer.receive, observer.send)
+        except asyncio.CancelledError:
+            observer.cancelled()
+            raise
+        except Exception as exc:
+            observer.raised(exc)
+            raise
         finally:
             # Unless logged at completion; an exception after a complete
             # response is re-raised for the server to log.

@@ -15,6 +15,7 @@ is re-checked on every request, so an SDK set up after the middleware was built
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -441,7 +442,10 @@ class TracingMiddleware:
         a provider set later with ``set_tracer_provider`` (once per process).
         Once set, the global cannot change, so the tracer is cached.
         """
-        provider = _installed_global_provider()
+        # The slot read inline (no call): this runs on every request until an SDK is set.
+        provider = (
+            _installed_global_provider() if _SLOT_MOVED else getattr(trace_api, _PROVIDER_SLOT)
+        )
         if provider is None:
             if not self._load_global:
                 return None
@@ -577,11 +581,13 @@ class TracingMiddleware:
         # Per-request state lives in the observer, never on self.
         traceresponse = _traceresponse(span) if self.traceresponse and not is_ws else None
         capture = self._response_capture if recording else None
-        observer: _SpanObserver | _WebSocketSpanObserver = (
-            _WebSocketSpanObserver(receive, send, span, capture)
-            if is_ws
-            else _SpanObserver(receive, send, span, capture, traceresponse)
-        )
+        observer: HTTPObserver | _WebSocketSpanObserver
+        if is_ws:
+            observer = _WebSocketSpanObserver(receive, send, span, capture)
+        elif capture is None and traceresponse is None:
+            observer = HTTPObserver(receive, send)  # nothing to do at the start
+        else:
+            observer = _SpanObserver(receive, send, span, capture, traceresponse)
         app_send: Send | None = None
         hook = self.client_response_hook if recording else None
         if hook is not None:
@@ -591,14 +597,20 @@ class TracingMiddleware:
                 await observer.send(message)
 
         try:
-            await observer.run(self.app, scope, app_send)
+            await self.app(scope, observer.receive, app_send or observer.send)
+        except asyncio.CancelledError:
+            observer.cancelled()
+            raise
+        except Exception as exc:
+            observer.raised(exc)
+            raise
         finally:
             if recording:
-                exc = observer.error
-                if exc is not None:
-                    span.record_exception(exc)
-                    span.set_attribute(ERROR_TYPE, _error_type(exc))
-                    span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+                error = observer.error
+                if error is not None:
+                    span.record_exception(error)
+                    span.set_attribute(ERROR_TYPE, _error_type(error))
+                    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
                 self._finish(
                     span,
                     scope,

@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import weakref
@@ -416,17 +417,27 @@ class MetricsMiddleware:
         if method not in self._known_methods:
             method = OTHER_METHOD
         active = c.active_children.get(method) or c.active_child(method)
-        observer = _RouteObserver(receive, send, self, scope, fixed_route)
+        # A route_resolver is documented to run when the response starts; the
+        # scope's template reads the same at the end, without a hook per request.
+        observer: HTTPObserver = (
+            HTTPObserver(receive, send)
+            if self._resolver is None or fixed_route is not None
+            else _RouteObserver(receive, send, self, scope)
+        )
         active.inc()
         start = perf_counter()
         try:
-            await observer.run(app, scope)
+            await app(scope, observer.receive, observer.send)
+        except asyncio.CancelledError:
+            observer.cancelled()
+            raise
+        except Exception as exc:
+            observer.raised(exc)
+            raise
         finally:
             active.dec()
             end = observer.completed_at or perf_counter()
-            route = observer.route
-            if route is None:
-                route = self._route(scope)
+            route = fixed_route or getattr(observer, "route", None) or self._route(scope)
             key = (method, route, observer.final_status())
             duration, request_size, response_size = c.children.get(key) or c.http_children(key)
             exemplar = _exemplar() if self._exemplars else None
@@ -452,26 +463,20 @@ class MetricsMiddleware:
 
 
 class _RouteObserver(HTTPObserver):
-    """Resolves the ``route`` label when the response starts (the app has routed)."""
+    """Calls the ``route_resolver`` when the response starts (the app has routed)."""
 
     __slots__ = ("middleware", "route", "scope")
 
     def __init__(
-        self,
-        receive: Receive,
-        send: Send,
-        middleware: MetricsMiddleware,
-        scope: Scope,
-        route: str | None,
+        self, receive: Receive, send: Send, middleware: MetricsMiddleware, scope: Scope
     ) -> None:
         super().__init__(receive, send)
         self.middleware = middleware
         self.scope = scope
-        self.route = route
+        self.route: str | None = None
 
     def started(self, message: Message) -> Message:
-        if self.route is None:
-            self.route = self.middleware._route(self.scope)
+        self.route = self.middleware._route(self.scope)
         return message
 
 
