@@ -15,6 +15,7 @@ from .types import Scope
 __all__ = [
     "ANSWERED_BY_KEY",
     "ROUTE_KEY",
+    "ROUTE_LOOKUP_KEY",
     "answered_early",
     "django_route",
     "mark_answered",
@@ -93,6 +94,13 @@ ANSWERED_BY_KEY = "asgi_kit.answered_by"
 _MAX_DEPTH = 8
 
 
+#: Scope key where an integration whose router cannot be walked from the scope
+#: (the Django adapters) puts ``lookup(scope) -> str | None``: the route
+#: template the request would match.  It is removed once the framework's own
+#: routing runs, so its presence means "answered before routing".
+ROUTE_LOOKUP_KEY = "asgi_kit.route_lookup"
+
+
 def mark_answered(scope: Scope, name: str) -> None:
     """Record that the middleware ``name`` answered the request without the app."""
     scope[ANSWERED_BY_KEY] = name
@@ -104,7 +112,8 @@ def answered_early(scope: Scope) -> str | None:
     The name a middleware gave with :func:`mark_answered`; ``""`` when no
     middleware named itself but the framework's router visibly never ran
     (Starlette and FastAPI set ``scope["router"]`` when they route, and
-    ``scope["app"]`` before their middleware stack runs).
+    ``scope["app"]`` before their middleware stack runs; the Django adapters
+    offer a :data:`ROUTE_LOOKUP_KEY` until Django's chain runs).
     """
     name = scope.get(ANSWERED_BY_KEY)
     if isinstance(name, str) and name:
@@ -112,6 +121,8 @@ def answered_early(scope: Scope) -> str | None:
     app = scope.get("app")
     if app is not None and "router" not in scope and hasattr(app, "router"):
         return ""
+    if ROUTE_LOOKUP_KEY in scope:
+        return ""  # an integration's router (Django's) never saw it
     return None
 
 
@@ -124,8 +135,16 @@ def resolve_route(scope: Scope) -> str | None:
     method, as a CORS preflight is), into mounted routers, without calling
     any endpoint.  None when no route matches or the app has no such router.
     It costs what routing the request would have cost, and runs only for
-    requests a middleware answered.
+    requests a middleware answered.  An integration's own lookup
+    (:data:`ROUTE_LOOKUP_KEY`, Django's URL resolver) is asked first.
     """
+    lookup = scope.get(ROUTE_LOOKUP_KEY)
+    if lookup is not None:
+        try:
+            found = lookup(scope)
+        except Exception:  # an integration's lookup must never fail the request
+            return None
+        return found if isinstance(found, str) and found else None
     router = getattr(scope.get("app"), "router", None)
     routes = getattr(router, "routes", None)
     if not routes:

@@ -235,3 +235,80 @@ def test_real_prometheus_scrape_shows_route_labels(
     }
     assert seen == expected
     assert not any(s["metric"]["route"].startswith("/.env") for s in series)
+
+
+# --------------------------------------------------------------------------- Django adapters
+
+DJANGO_REGISTRY = CollectorRegistry()
+
+
+def _django_metrics() -> Any:
+    from asgi_kit.contrib.django import asgi_middleware
+
+    return asgi_middleware("asgi_kit.metrics.MetricsMiddleware", registry=DJANGO_REGISTRY)
+
+
+DjangoMetrics = _django_metrics()
+
+
+@pytest.mark.parametrize("kind", ["wsgi", "asgi"])
+async def test_django_adapters_label_answered_requests_by_resolver_route(kind: str) -> None:
+    from django.test import override_settings
+
+    from asgi_kit import MemoryBackend, Rule
+    from tests._support.django import fetch
+    from tests.apps.django_project import configure
+
+    configure()
+    before = _counts_of(DJANGO_REGISTRY)
+    settings = {
+        "MIDDLEWARE": [
+            "tests.test_metrics_answered.DjangoMetrics",
+            "asgi_kit.contrib.django.CORSMiddleware",
+            "asgi_kit.contrib.django.RateLimitMiddleware",
+        ],
+        "ASGI_KIT": {
+            "CORSMiddleware": {
+                "allow_origins": ["https://app.example"],
+                "allow_methods": ["GET", "POST"],
+            },
+            # Django's test clients build the chain per request: share one backend.
+            "RateLimitMiddleware": {
+                "rules": [Rule("1/minute")],
+                "key": _own_key(kind),
+                "backend": MemoryBackend(),
+            },
+        },
+    }
+    with override_settings(**settings):
+        assert (await fetch(kind, "OPTIONS", "/items/3", headers=PREFLIGHT)).status == 200
+        assert (await fetch(kind, "OPTIONS", "/nowhere", headers=PREFLIGHT)).status == 200
+        assert (await fetch(kind, "GET", "/items/1")).status == 200
+        assert (await fetch(kind, "GET", "/items/2")).status == 429
+        assert (await fetch(kind, "GET", "/api/legacy/2024/")).status == 429
+        assert (await fetch(kind, "GET", "/wp-login.php")).status == 429
+    after = _counts_of(DJANGO_REGISTRY)
+    new = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    assert new == {
+        ("OPTIONS", "/items/<int:pk>", "200"): 1,
+        ("OPTIONS", "<cors>", "200"): 1,
+        ("GET", "/items/<int:pk>", "200"): 1,
+        ("GET", "/items/<int:pk>", "429"): 1,
+        ("GET", "/api/legacy/(?P<year>[0-9]{4})/", "429"): 1,
+        ("GET", "<ratelimit>", "429"): 1,
+    }
+
+
+def _own_key(kind: str) -> Any:
+    return lambda scope: f"django-{kind}"
+
+
+def _counts_of(registry: CollectorRegistry) -> dict[tuple[str, str, str], int]:
+    found: dict[tuple[str, str, str], int] = {}
+    for family in registry.collect():
+        for sample in family.samples:
+            if sample.name == COUNT:
+                labels = sample.labels
+                key = (labels["method"], labels["route"], labels["status_code"])
+                found[key] = int(sample.value)
+    return found

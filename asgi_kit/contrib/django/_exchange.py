@@ -31,8 +31,9 @@ from typing import Any
 
 from django.conf import settings  # type: ignore[import-untyped]
 from django.http import HttpResponse, StreamingHttpResponse  # type: ignore[import-untyped]
+from django.urls import Resolver404, resolve  # type: ignore[import-untyped]
 
-from asgi_kit._routes import ROUTE_KEY, django_route
+from asgi_kit._routes import ANSWERED_BY_KEY, ROUTE_KEY, ROUTE_LOOKUP_KEY, django_route
 from asgi_kit.types import ASGIApp, Headers, Message, Receive, Scope, Send
 
 from ._internals import body_stream_started, preread_body, replace_body, take_over_closers
@@ -42,6 +43,9 @@ logger = logging.getLogger("asgi_kit.contrib.django")
 
 #: Scope key carrying the per-request :class:`Exchange` down to ``inner_app``.
 EXCHANGE_KEY = "asgi_kit.django.exchange"
+#: Request attribute naming the middleware that answered a request without the
+#: view ("" when it did not name itself), for the adapters further out.
+ANSWERED_ATTR = "asgi_kit_answered_by"
 #: Size of the ``http.request`` chunks served from the request body.
 READ_CHUNK = 64 * 1024
 
@@ -80,6 +84,7 @@ class Exchange:
         self.inner_scope: Scope | None = None
         self._complete: asyncio.Event | None = None
         scope[EXCHANGE_KEY] = self
+        scope[ROUTE_LOOKUP_KEY] = self.lookup_route
 
     # ----------------------------------------------------------- mode-specific
 
@@ -155,11 +160,20 @@ class Exchange:
         # Other message types (trailers, debug ...) were not offered in the
         # scope's extensions; like a server that does not know them, ignore.
 
+    def lookup_route(self, scope: Scope) -> str | None:
+        """The route Django's URL resolver gives this request (for requests the view never saw)."""
+        try:
+            match = resolve(self.request.path_info)
+        except Resolver404:
+            return None
+        return django_route(_Resolved(match), scope)
+
     def release(self) -> None:
         """Drop the scopes' references to this exchange (no cycle left for the GC)."""
         for scope in (self.scope, self.inner_scope):
             if scope is not None and scope.get(EXCHANGE_KEY) is self:
                 del scope[EXCHANGE_KEY]
+                scope.pop(ROUTE_LOOKUP_KEY, None)
 
     def _mark_finished(self) -> None:
         self.finished = True
@@ -232,12 +246,24 @@ class Exchange:
         self.reflect(scope)
         if receive != self.receive or self.body_started:
             await self.replace_body(receive)
+        # Django's chain routes it from here on: no longer "answered early".
+        self.scope.pop(ROUTE_LOOKUP_KEY, None)
+        scope.pop(ROUTE_LOOKUP_KEY, None)
         response = await self.call_view(request)
         self.response = response
         route = django_route(request, scope)
         if route is not None:
             scope[ROUTE_KEY] = route
             self.scope[ROUTE_KEY] = route
+        else:
+            answered = request.__dict__.get(ANSWERED_ATTR)
+            if answered is not None:
+                # An adapter further in answered before Django routed: this
+                # middleware (metrics) sees an early answer, as in one stack.
+                for target in (scope, self.scope):
+                    target[ROUTE_LOOKUP_KEY] = self.lookup_route
+                    if answered:
+                        target[ANSWERED_BY_KEY] = answered
         headers = response_headers(response)
         self.sent_headers = list(headers)
         await send(
@@ -292,6 +318,9 @@ class Exchange:
         status = int(start.get("status", 200))
         headers = [(bytes(k), bytes(v)) for k, v in start.get("headers") or ()]
         original = self.response
+        if original is None and ANSWERED_ATTR not in self.request.__dict__:
+            # The middleware answered without the view: tell outer adapters.
+            self.request.__dict__[ANSWERED_ATTR] = self.scope.get(ANSWERED_BY_KEY) or ""
         if original is not None and original.streaming:
             apply_headers(original, status, headers, self.sent_headers)
             original.streaming_content = stream if more else self.single(body)
@@ -314,6 +343,15 @@ class Exchange:
 
     def single(self, body: bytes) -> Any:
         raise NotImplementedError
+
+
+class _Resolved:
+    """A request-like holder of a ``ResolverMatch``, as :func:`django_route` reads it."""
+
+    __slots__ = ("resolver_match",)
+
+    def __init__(self, match: Any) -> None:
+        self.resolver_match = match
 
 
 def _may_have_body(meta: Any) -> bool:
