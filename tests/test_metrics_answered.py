@@ -63,9 +63,11 @@ def _expected() -> dict[tuple[str, str, str], int]:
     return counts
 
 
-def _counts(text: str) -> dict[tuple[str, str, str], int]:
+def _counts(text: str | CollectorRegistry) -> dict[tuple[str, str, str], int]:
+    """Request counts by (method, route, status) from a scrape or a registry."""
+    families = text_string_to_metric_families(text) if isinstance(text, str) else text.collect()
     found: dict[tuple[str, str, str], int] = {}
-    for family in text_string_to_metric_families(text):
+    for family in families:
         for sample in family.samples:
             if sample.name == COUNT:
                 labels = sample.labels
@@ -260,7 +262,7 @@ async def test_django_adapters_label_answered_requests_by_resolver_route(kind: s
     from tests.apps.django_project import configure
 
     configure()
-    before = _counts_of(DJANGO_REGISTRY)
+    before = _counts(DJANGO_REGISTRY)
     settings = {
         "MIDDLEWARE": [
             "tests.test_metrics_answered.DjangoMetrics",
@@ -287,7 +289,7 @@ async def test_django_adapters_label_answered_requests_by_resolver_route(kind: s
         assert (await fetch(kind, "GET", "/items/2")).status == 429
         assert (await fetch(kind, "GET", "/api/legacy/2024/")).status == 429
         assert (await fetch(kind, "GET", "/wp-login.php")).status == 429
-    after = _counts_of(DJANGO_REGISTRY)
+    after = _counts(DJANGO_REGISTRY)
     new = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
     assert new == {
         ("OPTIONS", "/items/<int:pk>", "200"): 1,
@@ -301,14 +303,3 @@ async def test_django_adapters_label_answered_requests_by_resolver_route(kind: s
 
 def _own_key(kind: str) -> Any:
     return lambda scope: f"django-{kind}"
-
-
-def _counts_of(registry: CollectorRegistry) -> dict[tuple[str, str, str], int]:
-    found: dict[tuple[str, str, str], int] = {}
-    for family in registry.collect():
-        for sample in family.samples:
-            if sample.name == COUNT:
-                labels = sample.labels
-                key = (labels["method"], labels["route"], labels["status_code"])
-                found[key] = int(sample.value)
-    return found
