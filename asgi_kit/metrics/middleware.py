@@ -437,7 +437,12 @@ class MetricsMiddleware:
         finally:
             active.dec()
             end = observer.completed_at or perf_counter()
-            route = fixed_route or getattr(observer, "route", None) or self._route(scope)
+            if fixed_route is not None:
+                route = fixed_route
+            elif type(observer) is _RouteObserver and observer.route is not None:
+                route = observer.route
+            else:
+                route = self._route(scope)
             key = (method, route, observer.final_status())
             duration, request_size, response_size = c.children.get(key) or c.http_children(key)
             exemplar = _exemplar() if self._exemplars else None
