@@ -27,8 +27,6 @@ demo: $(VENV)/.demo-installed
 ## make test: ruff, mypy --strict and pytest (starts its own redis-server)
 test: $(VENV)/.dev-installed
 	bash scripts/ensure-redis.sh
-	@command -v prometheus >/dev/null || [ "$$(id -u)" != 0 ] || \
-		apt-get install -y -q prometheus || { apt-get update -q && apt-get install -y -q prometheus; }
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy --strict asgi_kit
