@@ -49,6 +49,7 @@ from ._plumbing.responses import (
     send_response,
 )
 from ._plumbing.start import MutableHeaders, StartRewrite, copy_start
+from ._routes import ROUTE_KEY, route_template
 from .types import Scope
 
 # Kept under their old private names for the modules that import them.
@@ -252,46 +253,3 @@ class PathMatcher:
         if self.exact:
             return f"PathMatcher({list(self.patterns)!r}, exact=True)"
         return f"PathMatcher({list(self.patterns)!r})"
-
-
-# --------------------------------------------------------------------------- routes
-
-#: Scope key where an integration (the Django adapter, a user's router) can
-#: store the matched route template, e.g. ``"/items/<int:pk>"``.
-ROUTE_KEY = "asgi_kit.route"
-
-
-def route_template(scope: Scope) -> str | None:
-    """The matched route template for ``scope``, or None when unknown.
-
-    Read after the app has routed the request (at ``http.response.start`` or
-    when the app returns).  Sources, in order: ``scope["asgi_kit.route"]``
-    (set by asgi_kit's Django adapter or any integration), then
-    ``scope["route"]`` as Starlette/FastAPI set it (its ``path_format``,
-    prefixed with the mount's ``root_path``), or a plain string there, then
-    Litestar's ``scope["path_template"]``.
-    """
-    explicit = scope.get(ROUTE_KEY)
-    if isinstance(explicit, str) and explicit:
-        return explicit
-    route = scope.get("route")
-    if route is None:
-        # Litestar names the matched template (router prefixes included).
-        template = scope.get("path_template")
-        return template if isinstance(template, str) and template else None
-    if isinstance(route, str):
-        return route or None
-    template = getattr(route, "path_format", None)
-    if not isinstance(template, str):
-        template = getattr(route, "path", None)
-        if not isinstance(template, str):
-            return None
-    root = scope.get("root_path") or ""
-    if root and isinstance(root, str):
-        own = getattr(route, "path", None)
-        if type(route).__name__ == "Mount" and isinstance(own, str) and root.endswith(own):
-            # A Mount answering itself (static files, a non-routing sub-app):
-            # its path_format already carries the prefix the match appended.
-            root = root[: len(root) - len(own)]
-        template = root.rstrip("/") + template
-    return template or "/"

@@ -38,6 +38,7 @@ from ._plumbing.options import (
 )
 from ._plumbing.responses import refuse_websocket, send_response
 from ._plumbing.start import StartRewrite
+from ._routes import mark_answered
 from .types import AnyASGIApp, Headers, Message, Receive, Scope, Send
 
 __all__ = ["ALL_METHODS", "SAFELISTED_HEADERS", "CORSMiddleware", "OriginFunc"]
@@ -440,6 +441,7 @@ class CORSMiddleware:
         if found is not None:
             method = found.get(_ACRM)
             if method is not None:
+                mark_answered(scope, "cors")  # for metrics: not an unmatched path
                 await self._preflight(found, origin, method, send)
                 return
 

@@ -23,7 +23,6 @@ from asgi_kit._http import (
     normalize_header_name,
     parse_qvalues,
     refuse_websocket,
-    route_template,
     scope_scheme,
     send_json,
     send_response,
@@ -376,68 +375,3 @@ async def test_refuse_websocket(extension: bool) -> None:
         assert sent[1]["body"] == b"forbidden"
     else:
         assert sent == [{"type": "websocket.close", "code": 1008}]
-
-
-# ----------------------------------------------------------------- route templates
-
-
-async def test_route_template_from_fastapi_and_mounts() -> None:
-    from fastapi import FastAPI
-    from starlette.routing import Mount
-
-    seen: list[str | None] = []
-    app = FastAPI()
-    sub = FastAPI()
-
-    @app.get("/items/{item_id}")
-    async def item(item_id: int) -> dict[str, int]:
-        return {"id": item_id}
-
-    @sub.get("/users/{name}")
-    async def user(name: str) -> dict[str, str]:
-        return {"name": name}
-
-    app.router.routes.append(Mount("/v2", app=sub))
-
-    async def outer(scope: dict[str, object], receive: object, send: object) -> None:
-        await app(scope, receive, send)  # type: ignore[arg-type]
-        seen.append(route_template(scope))
-
-    from ._support.asgi import call_http
-
-    assert (await call_http(outer, path="/items/42")).status == 200
-    assert (await call_http(outer, path="/v2/users/bob")).status == 200
-    assert (await call_http(outer, path="/nope")).status == 404
-    assert seen == ["/items/{item_id}", "/v2/users/{name}", None]
-
-
-async def test_route_template_starlette_mount_of_plain_app() -> None:
-    from starlette.applications import Starlette
-    from starlette.routing import Mount
-
-    from ._support.asgi import call_http
-
-    seen: list[str | None] = []
-    app = Starlette(routes=[Mount("/static", app=_plain_app)])
-
-    async def outer(scope: dict[str, object], receive: object, send: object) -> None:
-        await app(scope, receive, send)  # type: ignore[arg-type]
-        seen.append(route_template(scope))
-
-    assert (await call_http(outer, path="/static/css/site.css")).status == 200
-    assert (await call_http(outer, path="/static/x", root_path="/api")).status == 200
-    assert seen == ["/static/{path}", "/api/static/{path}"]
-
-
-async def _plain_app(scope: dict[str, object], receive: object, send: object) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
-    await send({"type": "http.response.body", "body": b"file"})  # type: ignore[operator]
-
-
-def test_route_template_explicit_key_and_strings() -> None:
-    assert route_template({"asgi_kit.route": "/a/<int:pk>", "route": "/x"}) == "/a/<int:pk>"
-    assert route_template({"route": "/plain"}) == "/plain"
-    assert route_template({"route": object()}) is None
-    assert route_template({}) is None
-    assert route_template({"path_template": "/api/items/{item_id}"}) == "/api/items/{item_id}"
-    assert route_template({"path_template": ""}) is None
