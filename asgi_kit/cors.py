@@ -18,17 +18,27 @@ import re
 from collections.abc import Awaitable, Callable, Collection, Iterable
 from typing import Final
 
-from ._http import (
-    _TOKEN_BYTES_RE,
-    _TOKEN_RE,
-    MutableHeaders,
-    asgi3,
-    copy_start,
+from ._plumbing.cache import BoundedCache
+from ._plumbing.headers import (
+    TOKEN_BYTES_RE,
+    TOKEN_RE,
+    HeaderScan,
     header_value,
     normalize_header_name,
-    refuse_websocket,
-    send_response,
 )
+from ._plumbing.hosts import DEFAULT_PORTS, split_host
+from ._plumbing.options import (
+    check_app,
+    check_bool,
+    check_callable,
+    check_exclude_paths,
+    check_int,
+    check_str,
+    check_str_items,
+)
+from ._plumbing.responses import refuse_websocket, send_response
+from ._plumbing.start import StartRewrite
+from ._routes import mark_answered
 from .types import AnyASGIApp, Headers, Message, Receive, Scope, Send
 
 __all__ = ["ALL_METHODS", "SAFELISTED_HEADERS", "CORSMiddleware", "OriginFunc"]
@@ -44,8 +54,10 @@ SAFELISTED_HEADERS: Final = ("accept", "accept-language", "content-language", "c
 OriginFunc = Callable[[str], bool | Awaitable[bool]]
 
 # The methods Fetch upper-cases in requests; configured in any case they mean the same.
+# Not _plumbing.methods' normaliser on purpose: a browser sends ``patch`` as
+# written and then compares Access-Control-Allow-Methods case-sensitively, so
+# CORS must answer in the case the browser will check.
 _FETCH_NORMALISED_METHODS = frozenset({"DELETE", "GET", "HEAD", "OPTIONS", "POST", "PUT"})
-_DEFAULT_PORTS: Final = {"http": "80", "https": "443", "ws": "80", "wss": "443"}
 # A serialised origin: scheme "://" host [":" port], ASCII only (browsers send
 # IDNs as punycode).  IPv6 hosts are bracketed.  No userinfo, path or query.
 _ORIGIN_RE = re.compile(
@@ -69,7 +81,9 @@ _ACAH = b"access-control-allow-headers"
 _ACMA = b"access-control-max-age"
 _ACAPN = b"access-control-allow-private-network"
 _ACRH = b"access-control-request-headers"
+_ACRM = b"access-control-request-method"
 _ACRPN = b"access-control-request-private-network"
+_ORIGIN_NAME = b"origin"
 _TRUE = b"true"
 _OK_HEAD: Final = ((b"content-length", b"2"), (b"content-type", b"text/plain; charset=utf-8"))
 _VARY = b"vary"
@@ -78,10 +92,15 @@ _PREFLIGHT_VARY = (
     b"Access-Control-Request-Private-Network"
 )
 _ORIGIN = b"Origin"
-# Names of length 4 ("vary") or 27..32 (the Access-Control-* response headers we
-# set) are the only ones that may clash with ours: a length test skips the rest.
-_CLASH_LENGTHS = frozenset({4, 27, 29, 32})
-_OURS = frozenset({_ACAO, _ACAC, _ACEH})
+# The request headers read, one pass per request: an OPTIONS request may be a
+# preflight (ACRH may be split over several lines); any other request needs
+# only Origin, found by a look-up that stops at it; a handshake needs Host too.
+_PREFLIGHT_SCAN = HeaderScan((_ORIGIN_NAME, _ACRM, _ACRH, _ACRPN), lists=(_ACRH,))
+_WEBSOCKET_SCAN = HeaderScan((_ORIGIN_NAME, b"host"))
+# The response-start rewrites: an allowed origin replaces the app's own
+# Access-Control-* headers of the names it sets; every answer that depends on
+# Origin merges ``Vary: Origin``.
+_VARY_ONLY = StartRewrite(vary=(_ORIGIN,))
 
 HeaderPairs = tuple[tuple[bytes, bytes], ...]
 
@@ -104,33 +123,26 @@ def normalize_origin(origin: str) -> str | None:
     scheme = scheme.lower()
     host = host.lower()
     if port is not None:
-        port = port.lstrip("0") or "0"
-        if int(port) > 65535:
+        number = int(port)
+        if number > 65535:
             return None
-        if _DEFAULT_PORTS.get(scheme) == port:
-            port = None
+        port = None if DEFAULT_PORTS.get(scheme) == number else str(number)
     return f"{scheme}://{host}" if port is None else f"{scheme}://{host}:{port}"
-
-
-def _as_items(value: object, option: str) -> list[str]:
-    """A list option as a list; a single string counts as one item."""
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, (bytes, bytearray)) or not isinstance(value, Iterable):
-        raise TypeError(f"{option} must be a list of strings, got {value!r}")
-    items = list(value)
-    for item in items:
-        if not isinstance(item, str):
-            raise TypeError(f"{option} must contain strings, got {item!r}")
-    return items
 
 
 class _Grant:
     """The precomputed answer for one origin (allowed or denied)."""
 
-    __slots__ = ("actual", "allowed", "preflight", "vary")
+    __slots__ = ("actual", "allowed", "preflight", "rewrite", "vary")
 
-    def __init__(self, allowed: bool, actual: HeaderPairs, preflight: HeaderPairs, vary: bool):
+    def __init__(
+        self,
+        allowed: bool,
+        actual: HeaderPairs,
+        preflight: HeaderPairs,
+        vary: bool,
+        rewrite: StartRewrite,
+    ):
         self.allowed = allowed
         #: Headers added to actual (non-preflight) responses.
         self.actual = actual
@@ -138,9 +150,11 @@ class _Grant:
         self.preflight = preflight
         #: Whether actual responses get ``Vary: Origin``.
         self.vary = vary
+        #: Puts ``actual`` (replacing the app's headers of those names) and Vary on a start.
+        self.rewrite = rewrite
 
 
-_DENIED: Final = _Grant(False, (), (), True)
+_DENIED: Final = _Grant(False, (), (), True, _VARY_ONLY)
 
 
 class CORSMiddleware:
@@ -194,6 +208,9 @@ class CORSMiddleware:
         check_websocket_origin: Refuse WebSocket handshakes whose ``Origin``
             is neither allowed nor the server's own host.  Handshakes without
             ``Origin`` (non-browser clients) always pass.
+        exclude_paths: Request paths (exact, or ``/prefix/*`` globs) this
+            middleware leaves alone: no CORS headers, preflights reach the
+            app (for an endpoint that answers CORS itself).
 
     Raises:
         ValueError: An option has an invalid value (the message names it).
@@ -213,21 +230,20 @@ class CORSMiddleware:
         max_age: int = 600,
         allow_origin_func: OriginFunc | None = None,
         check_websocket_origin: bool = True,
+        exclude_paths: Iterable[str] = (),
     ) -> None:
-        self.app = asgi3(app)
-        for name, flag in (
-            ("allow_credentials", allow_credentials),
-            ("allow_private_network", allow_private_network),
-            ("check_websocket_origin", check_websocket_origin),
-        ):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {flag!r}")
-        if isinstance(max_age, bool) or not isinstance(max_age, int) or max_age < 0:
-            raise ValueError(f"max_age must be a non-negative int of seconds, got {max_age!r}")
-        if allow_origin_func is not None and not callable(allow_origin_func):
-            raise TypeError(f"allow_origin_func must be callable, got {allow_origin_func!r}")
+        self.app = check_app(app)
+        check_bool("allow_credentials", allow_credentials)
+        check_bool("allow_private_network", allow_private_network)
+        check_bool("check_websocket_origin", check_websocket_origin)
+        check_int("max_age", max_age, 0)
+        check_callable("allow_origin_func", allow_origin_func)
+        check_str("allow_origin_regex", allow_origin_regex, optional=True)
+        self._exclude = check_exclude_paths(exclude_paths)
+        self.exclude_paths = self._exclude.patterns
+        self._excluded = self._exclude if self._exclude else None
 
-        origins = _as_items(allow_origins, "allow_origins")
+        origins = check_str_items("allow_origins", allow_origins, single=True)
         self.allow_all_origins = "*" in origins
         exact: set[str] = set()
         for origin in origins:
@@ -255,8 +271,6 @@ class CORSMiddleware:
         self.allow_origins: tuple[str, ...] = tuple(origins)
         self._regex: re.Pattern[str] | None = None
         if allow_origin_regex is not None:
-            if not isinstance(allow_origin_regex, str):
-                raise TypeError(f"allow_origin_regex must be a str, got {allow_origin_regex!r}")
             try:
                 self._regex = re.compile(allow_origin_regex)
             except re.error as exc:
@@ -267,13 +281,13 @@ class CORSMiddleware:
         self.allow_origin_regex = self._regex
         self._func = self.allow_origin_func = allow_origin_func
 
-        methods = _as_items(allow_methods, "allow_methods")
+        methods = check_str_items("allow_methods", allow_methods, single=True)
         self._all_methods = "*" in methods
         if self._all_methods:
-            methods = list(ALL_METHODS)
+            methods = ALL_METHODS
         clean_methods: list[str] = []
         for method in methods:
-            if not _TOKEN_RE.fullmatch(method):
+            if not TOKEN_RE.fullmatch(method):
                 raise ValueError(f"allow_methods: {method!r} is not a valid HTTP method")
             if method.upper() in _FETCH_NORMALISED_METHODS:
                 method = method.upper()
@@ -282,7 +296,7 @@ class CORSMiddleware:
         self.allow_methods: tuple[str, ...] = tuple(clean_methods)
         self._methods = frozenset(m.encode("ascii") for m in clean_methods)
 
-        header_names = _as_items(allow_headers, "allow_headers")
+        header_names = check_str_items("allow_headers", allow_headers, single=True)
         self.allow_all_headers = "*" in header_names
         allowed = {normalize_header_name(h.strip(), "allow_headers") for h in header_names}
         allowed.update(h.encode("ascii") for h in SAFELISTED_HEADERS)
@@ -290,7 +304,7 @@ class CORSMiddleware:
         self._allowed_headers = frozenset(allowed)
         self.allow_headers: tuple[str, ...] = tuple(sorted(h.decode() for h in allowed))
 
-        exposed = _as_items(expose_headers, "expose_headers")
+        exposed = check_str_items("expose_headers", expose_headers, single=True)
         for name in exposed:
             normalize_header_name(name.strip(), "expose_headers")
         self.expose_headers = tuple(name.strip() for name in exposed)
@@ -311,11 +325,14 @@ class CORSMiddleware:
             if self.expose_headers
             else ()
         )
+        actual_names = [name for name, _ in ((_ACAO, b""), *self._shared, *self._expose)]
+        self._allowed_rewrite = StartRewrite(replace=actual_names, vary=(_ORIGIN,))
         self._star_grant = _Grant(
             True,
             ((_ACAO, b"*"), *self._shared, *self._expose),
             ((_ACAO, b"*"), *self._shared),
             False,
+            StartRewrite(replace=actual_names),
         )
 
         # Every preflight answer depends on all four request headers: even with
@@ -326,7 +343,8 @@ class CORSMiddleware:
             (_ACAM, ", ".join(self.allow_methods).encode("ascii")),
             (_ACMA, str(max_age).encode("ascii")),
         )
-        self._grants: dict[bytes, _Grant] = {}
+        # Origin -> static decision; a flood of made-up origins only costs speed.
+        self._grants: BoundedCache[bytes, _Grant] = BoundedCache(_CACHE_SIZE, _MAX_CACHED_ORIGIN)
 
     # ------------------------------------------------------------------ origins
 
@@ -335,16 +353,7 @@ class CORSMiddleware:
         grant = self._grants.get(origin)
         if grant is not None:
             return grant
-        grant = self._decide(origin)
-        if len(origin) > _MAX_CACHED_ORIGIN:
-            return grant
-        grants = self._grants
-        if len(grants) >= _CACHE_SIZE:
-            # Drop the oldest entry; a flood of random origins only costs speed.
-            with contextlib.suppress(StopIteration, KeyError):
-                del grants[next(iter(grants))]
-        grants[origin] = grant
-        return grant
+        return self._grants.put(origin, self._decide(origin))
 
     def _decide(self, origin: bytes) -> _Grant:
         if origin in self._exact_raw:
@@ -373,6 +382,7 @@ class CORSMiddleware:
             (acao, *self._shared, *self._expose),
             (acao, *self._shared),
             True,
+            self._allowed_rewrite,
         )
 
     async def _ask_func(self, origin: bytes) -> _Grant:
@@ -402,38 +412,51 @@ class CORSMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope_type = scope["type"]
         if scope_type != "http":
-            if scope_type == "websocket" and self.check_websocket_origin:
+            if (
+                scope_type == "websocket"
+                and self.check_websocket_origin
+                and (self._excluded is None or not self._excluded(scope["path"]))
+            ):
                 await self._websocket(scope, receive, send)
             else:
                 await self.app(scope, receive, send)
             return
+        excluded = self._excluded
+        if excluded is not None and excluded(scope["path"]):
+            await self.app(scope, receive, send)
+            return
 
-        headers = scope["headers"]
-        origin = header_value(headers, b"origin")
+        found: dict[bytes, bytes] | None = None
+        if scope["method"] != "OPTIONS":
+            origin = header_value(scope["headers"], _ORIGIN_NAME)
+        else:
+            found = _PREFLIGHT_SCAN.scan(scope["headers"])
+            origin = None if found is None else found.get(_ORIGIN_NAME)
         if origin is None:
             # Same-origin and non-browser requests: no CORS headers, but the
             # answer still depends on Origin, so a shared cache must key on it
             # (else it could serve this response to a cross-origin request).
             await self.app(scope, receive, _vary_on_origin(send))
             return
-        if scope["method"] == "OPTIONS":
-            method = header_value(headers, b"access-control-request-method")
+        if found is not None:
+            method = found.get(_ACRM)
             if method is not None:
-                await self._preflight(headers, origin, method, send)
+                mark_answered(scope, "cors")  # for metrics: not an unmatched path
+                await self._preflight(found, origin, method, send)
                 return
 
         grant = self._grants.get(origin)
         if grant is None or (not grant.allowed and self._func is not None):
             grant = await self._resolve(origin)
         actual = grant.actual
-        vary = grant.vary
+        apply = grant.rewrite.apply
         started = False
 
         async def send_with_cors(message: Message) -> None:
             nonlocal started
             if message["type"] == "http.response.start":
                 started = True
-                message = _add_headers(message, actual, vary)
+                message = apply(message, actual)
             await send(message)
 
         try:
@@ -444,11 +467,13 @@ class CORSMiddleware:
             if not started and grant.allowed:
                 with contextlib.suppress(Exception):
                     await send_response(
-                        send, 500, b"Internal Server Error", headers=_with_vary(actual, vary)
+                        send, 500, b"Internal Server Error", headers=_with_vary(actual, grant.vary)
                     )
             raise
 
-    async def _preflight(self, headers: Headers, origin: bytes, method: bytes, send: Send) -> None:
+    async def _preflight(
+        self, found: dict[bytes, bytes], origin: bytes, method: bytes, send: Send
+    ) -> None:
         grant = self._grants.get(origin)
         if grant is None or (not grant.allowed and self._func is not None):
             grant = await self._resolve(origin)
@@ -457,21 +482,11 @@ class CORSMiddleware:
             failures.append(b"origin")
         if method not in self._methods:
             failures.append(b"method")
-        # One pass for the two optional request headers (ACRH may be split).
-        requested: list[bytes] = []
-        private_network: bytes | None = None
-        for key, value in headers:
-            n = len(key)
-            if n == 30:
-                if key == _ACRH or key.lower() == _ACRH:
-                    requested.append(value)
-            elif n == 38 and private_network is None and (key == _ACRPN or key.lower() == _ACRPN):
-                private_network = value
+        requested = found.get(_ACRH)
+        private_network = found.get(_ACRPN)
         allow_headers: bytes | None = None
-        if requested:
-            allow_headers = self._check_request_headers(
-                requested[0] if len(requested) == 1 else b", ".join(requested)
-            )
+        if requested is not None:
+            allow_headers = self._check_request_headers(requested)
             if allow_headers is None:
                 failures.append(b"headers")
         if private_network is not None and not self.allow_private_network:
@@ -503,19 +518,20 @@ class CORSMiddleware:
             name = part.strip(b" \t")
             if not name:
                 continue
-            if name.lower() not in allowed and not (allow_all and _TOKEN_BYTES_RE.fullmatch(name)):
+            if name.lower() not in allowed and not (allow_all and TOKEN_BYTES_RE.fullmatch(name)):
                 return None
             names.append(name)  # as requested: names are case-insensitive, echoes exact
         return b", ".join(names)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = scope["headers"]
-        origin = header_value(headers, b"origin")
+        found = _WEBSOCKET_SCAN.scan(scope["headers"])
+        origin = None if found is None else found.get(_ORIGIN_NAME)
         if origin is not None:
+            assert found is not None
             grant = self._grants.get(origin)
             if grant is None or (not grant.allowed and self._func is not None):
                 grant = await self._resolve(origin)
-            if not grant.allowed and not _same_host(origin, header_value(headers, b"host")):
+            if not grant.allowed and not _same_host(origin, found.get(b"host")):
                 await refuse_websocket(scope, receive, send, 403, b"Disallowed CORS origin")
                 return
         await self.app(scope, receive, send)
@@ -525,37 +541,12 @@ def _with_vary(pairs: HeaderPairs, vary: bool) -> HeaderPairs:
     return (*pairs, (_VARY, _ORIGIN)) if vary else pairs
 
 
-def _add_headers(message: Message, pairs: HeaderPairs, vary: bool) -> Message:
-    """A copy of ``message`` with ``pairs`` (replacing the app's own) and ``Vary: Origin``."""
-    message, raw = copy_start(message)
-    ours_present = vary_present = False
-    lengths = _CLASH_LENGTHS
-    for key, _ in raw:
-        if len(key) in lengths:
-            lowered = key.lower()
-            if lowered == _VARY:
-                vary_present = True
-            elif lowered in _OURS:
-                ours_present = True
-    if ours_present:
-        headers = MutableHeaders(raw)
-        for name, _ in pairs:
-            headers.remove(name)
-    raw.extend(pairs)
-    if vary:
-        if vary_present:
-            MutableHeaders(raw).add_vary(_ORIGIN)
-        else:
-            raw.append((_VARY, _ORIGIN))
-    return message
-
-
 def _vary_on_origin(send: Send) -> Send:
     """``send`` that merges ``Vary: Origin`` into the response start."""
 
     async def send_with_vary(message: Message) -> None:
         if message["type"] == "http.response.start":
-            message = _add_headers(message, (), True)
+            message = _VARY_ONLY.apply(message)
         await send(message)
 
     return send_with_vary
@@ -569,8 +560,11 @@ def _same_host(origin: bytes, host: bytes | None) -> bool:
     if normalised is None or normalised == "null":
         return False
     scheme, _, netloc = normalised.partition("://")
-    target = host.decode("latin-1").strip().lower()
-    default = _DEFAULT_PORTS.get(scheme)
-    if default is not None and target.endswith(":" + default):
-        target = target[: -len(default) - 1]
-    return netloc == target
+    default = DEFAULT_PORTS.get(scheme)
+    origin_host, origin_port = split_host(netloc)
+    target_host, target_port = split_host(host.decode("latin-1").strip().lower())
+    if origin_port is None:
+        origin_port = default
+    if target_port is None:
+        target_port = default
+    return origin_host == target_host and origin_port == target_port

@@ -22,6 +22,7 @@ from typing import Literal
 
 from ._http import _TCHARS as _TOKEN_CHARS
 from ._http import asgi3
+from ._plumbing.options import check_bool, check_choice, check_positive_int
 from .types import AnyASGIApp, Headers, Receive, Scope, Send
 
 __all__ = ["ProxyHeadersMiddleware", "parse_forwarded", "parse_node"]
@@ -345,13 +346,9 @@ class ProxyHeadersMiddleware:
         self.app = asgi3(app)
         self._trust = _Trust(trusted_hosts)
         self.trusted_hosts: tuple[str, ...] = self._trust.entries
-        if mode not in _MODES:
-            raise ValueError(f"mode must be one of {_MODES}, got {mode!r}")
-        self.mode = mode
-        self.forwarded_host = bool(forwarded_host)
-        if isinstance(max_hops, bool) or not isinstance(max_hops, int) or max_hops < 1:
-            raise ValueError(f"max_hops must be a positive int, got {max_hops!r}")
-        self.max_hops = max_hops
+        self.mode = check_choice("mode", mode, _MODES)
+        self.forwarded_host = check_bool("forwarded_host", forwarded_host)
+        self.max_hops = check_positive_int("max_hops", max_hops)
         self._node = lru_cache(maxsize=4096)(self._node_uncached)
 
     def _node_uncached(self, value: str) -> tuple[tuple[str, int], bool] | None:

@@ -15,6 +15,7 @@ is re-checked on every request, so an SDK set up after the middleware was built
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import re
@@ -37,6 +38,7 @@ from opentelemetry.trace import (
     TracerProvider,
 )
 
+from . import _observer
 from ._http import (
     MutableHeaders,
     PathMatcher,
@@ -44,8 +46,14 @@ from ._http import (
     client_host,
     header_value,
     header_values,
-    route_template,
 )
+from ._observer import (
+    OTHER_METHOD,
+    HTTPObserver,
+    WebSocketObserver,
+)
+from ._observer import known_methods as known_methods_of
+from ._routes import route_template
 from ._version import __version__
 from .types import AnyASGIApp, Message, RawHeaders, Receive, Scope, Send
 
@@ -64,7 +72,9 @@ ENV_EXCLUDED_URLS_GENERIC = "OTEL_PYTHON_EXCLUDED_URLS"
 ENV_CAPTURE_REQUEST = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_REQUEST"
 ENV_CAPTURE_RESPONSE = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SERVER_RESPONSE"
 ENV_SANITIZE = "OTEL_INSTRUMENTATION_HTTP_CAPTURE_HEADERS_SANITIZE_FIELDS"
-ENV_KNOWN_METHODS = "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS"
+#: The known-method list and its variable, shared with metrics and the access log.
+ENV_KNOWN_METHODS = _observer.ENV_KNOWN_METHODS
+DEFAULT_KNOWN_METHODS = _observer.DEFAULT_KNOWN_METHODS
 _ENV_TRACER_PROVIDER = "OTEL_PYTHON_TRACER_PROVIDER"
 
 # Stable HTTP semantic-convention attribute names (opentelemetry-semantic-conventions
@@ -85,10 +95,6 @@ NETWORK_PROTOCOL_VERSION = "network.protocol.version"
 NETWORK_PROTOCOL_NAME = "network.protocol.name"
 ERROR_TYPE = "error.type"
 
-#: Methods semconv lists as known; anything else is reported as ``_OTHER``.
-DEFAULT_KNOWN_METHODS = frozenset(
-    {"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE", "QUERY"}
-)
 REDACTED = "[REDACTED]"
 # Query parameters semconv asks to redact in ``url.query`` (signed-URL secrets).
 _QUERY_SECRET_RE = re.compile(
@@ -266,6 +272,27 @@ def _run_hook(hook: Callable[..., Any], name: str, *args: Any) -> None:
         logger.exception("asgi_kit.tracing: %s raised; the request goes on", name)
 
 
+# The one private name of opentelemetry-api asgi_kit reads: the module slot
+# ``opentelemetry.trace._TRACER_PROVIDER`` that ``set_tracer_provider`` fills.
+# Why: the public ``get_tracer_provider()`` costs an ``os.environ`` look-up on
+# every call until an SDK is installed (about 0.6 us, twice what the whole
+# middleware costs a request without an SDK), and no public API says "has a
+# provider been set" more cheaply.  When the slot moves, the public call takes
+# over (same behaviour, slower), and a test in tests/test_tracing.py fails so
+# the move is noticed.
+_PROVIDER_SLOT = "_TRACER_PROVIDER"
+_SLOT_MOVED = _PROVIDER_SLOT not in vars(trace_api)
+
+
+def _installed_global_provider() -> TracerProvider | None:
+    """The provider given to ``set_tracer_provider``, or None while none is."""
+    if _SLOT_MOVED:
+        public = trace_api.get_tracer_provider()
+        return None if isinstance(public, ProxyTracerProvider) else public
+    slot: TracerProvider | None = getattr(trace_api, _PROVIDER_SLOT)
+    return slot
+
+
 # --------------------------------------------------------------------------- middleware
 
 
@@ -386,12 +413,7 @@ class TracingMiddleware:
             "http.response.header.",
         )
 
-        if known_methods is None:
-            env_methods = os.environ.get(ENV_KNOWN_METHODS)
-            known_methods = env_methods.split(",") if env_methods else DEFAULT_KNOWN_METHODS
-        elif isinstance(known_methods, str):
-            raise TypeError("known_methods must be a list of method names, not a string")
-        self._known_methods = frozenset(m.strip().upper() for m in known_methods if m.strip())
+        self._known_methods = known_methods_of(known_methods)
 
     @staticmethod
     def _capture(
@@ -418,11 +440,12 @@ class TracingMiddleware:
 
         The API's default global is a ``ProxyTracerProvider`` that forwards to
         a provider set later with ``set_tracer_provider`` (once per process).
-        Reading the module slot it forwards to is one attribute look-up, where
-        ``get_tracer_provider()`` costs an environment look-up per call.
         Once set, the global cannot change, so the tracer is cached.
         """
-        provider = getattr(trace_api, "_TRACER_PROVIDER", None)
+        # The slot read inline (no call): this runs on every request until an SDK is set.
+        provider = (
+            _installed_global_provider() if _SLOT_MOVED else getattr(trace_api, _PROVIDER_SLOT)
+        )
         if provider is None:
             if not self._load_global:
                 return None
@@ -512,10 +535,8 @@ class TracingMiddleware:
     ) -> None:
         headers: RawHeaders = scope.get("headers") or ()
         raw_method = "GET" if is_ws else scope.get("method") or "GET"
-        method = raw_method if raw_method in self._known_methods else None
-        if method is None:
-            upper = raw_method.upper()
-            method = upper if upper in self._known_methods else "_OTHER"
+        # Exact match, as the semantic conventions ask: "get" is not GET.
+        method = raw_method if raw_method in self._known_methods else OTHER_METHOD
         attrs = self._start_attributes(scope, headers, method, is_ws)
         if method != raw_method:
             attrs[HTTP_REQUEST_METHOD_ORIGINAL] = raw_method
@@ -527,7 +548,7 @@ class TracingMiddleware:
             # start a new trace (None = the current context, normally empty).
             logger.debug("asgi_kit.tracing: propagator failed; starting a new trace", exc_info=True)
             parent = None
-        name_method = "HTTP" if method == "_OTHER" else method
+        name_method = "HTTP" if method is OTHER_METHOD else method
         span = tracer.start_span(
             name_method, context=parent, kind=SpanKind.SERVER, attributes=attrs
         )
@@ -543,7 +564,7 @@ class TracingMiddleware:
                 # Sampled out: the context still flows to the app, nothing else to do.
                 await self.app(scope, receive, send)
                 return
-            await self._run_recorded(span, scope, receive, send, recording, name_method)
+            await self._run_recorded(span, scope, receive, send, recording, name_method, is_ws)
         finally:
             detach(token)
 
@@ -555,50 +576,49 @@ class TracingMiddleware:
         send: Send,
         recording: bool,
         name_method: str,
+        is_ws: bool,
     ) -> None:
-        # Per-request state lives here, in the closure, never on self.
-        status_code = 0
-        body_size = 0
-        traceresponse = _traceresponse(span) if self.traceresponse else None
-        hook = self.client_response_hook if recording else None
+        # Per-request state lives in the observer, never on self.
+        traceresponse = _traceresponse(span) if self.traceresponse and not is_ws else None
         capture = self._response_capture if recording else None
+        observer: HTTPObserver | _WebSocketSpanObserver
+        if is_ws:
+            observer = _WebSocketSpanObserver(receive, send, span, capture)
+        elif capture is None and traceresponse is None:
+            observer = HTTPObserver(receive, send)  # nothing to do at the start
+        else:
+            observer = _SpanObserver(receive, send, span, capture, traceresponse)
+        app_send: Send | None = None
+        hook = self.client_response_hook if recording else None
+        if hook is not None:
 
-        async def traced_send(message: Message) -> None:
-            nonlocal status_code, body_size
-            mtype = message["type"]
-            if mtype == "http.response.body":
-                body_size += len(message.get("body") or b"")
-            elif mtype == "http.response.start" or mtype == "websocket.http.response.start":
-                status_code = int(message.get("status") or 0)
-                if capture is not None:
-                    span.set_attributes(capture.attributes(message.get("headers") or ()))
-                if traceresponse is not None and mtype == "http.response.start":
-                    message, headers = MutableHeaders.copy_of(message)
-                    headers.set(b"traceresponse", traceresponse)
-            elif mtype == "websocket.accept":
-                status_code = 101
-            elif mtype == "websocket.close" and not status_code:
-                # Closing before accepting: the server answers the handshake with 403.
-                status_code = 403
-            elif mtype == "websocket.http.response.body":
-                body_size += len(message.get("body") or b"")
-            if hook is not None:
+            async def app_send(message: Message) -> None:
                 _run_hook(hook, "client_response_hook", span, message)
-            await send(message)
+                await observer.send(message)
 
-        errored = False
         try:
-            await self.app(scope, receive, traced_send)
+            await self.app(scope, observer.receive, app_send or observer.send)
+        except asyncio.CancelledError:
+            observer.cancelled()
+            raise
         except Exception as exc:
-            errored = True
-            if recording:
-                span.record_exception(exc)
-                span.set_attribute(ERROR_TYPE, _error_type(exc))
-                span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            observer.raised(exc)
             raise
         finally:
             if recording:
-                self._finish(span, scope, status_code, body_size, name_method, errored)
+                error = observer.error
+                if error is not None:
+                    span.record_exception(error)
+                    span.set_attribute(ERROR_TYPE, _error_type(error))
+                    span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+                self._finish(
+                    span,
+                    scope,
+                    observer.final_status(),
+                    observer.response_bytes,
+                    name_method,
+                    observer.error is not None,
+                )
             span.end()
 
     def _finish(
@@ -611,9 +631,7 @@ class TracingMiddleware:
         errored: bool,
     ) -> None:
         # One set_attributes call: each SDK call takes the span's lock.
-        attributes: dict[str, Any] = {}
-        if status_code:
-            attributes[HTTP_RESPONSE_STATUS_CODE] = status_code
+        attributes: dict[str, Any] = {HTTP_RESPONSE_STATUS_CODE: status_code}
         route = route_template(scope)
         if route is not None:
             attributes[HTTP_ROUTE] = route
@@ -636,3 +654,48 @@ class TracingMiddleware:
             name = f"{name_method} {route}"
         if name is not None:
             span.update_name(name)
+
+
+class _SpanObserver(HTTPObserver):
+    """Captures response headers and adds ``traceresponse`` when the response starts."""
+
+    __slots__ = ("capture", "span", "traceresponse")
+
+    def __init__(
+        self,
+        receive: Receive,
+        send: Send,
+        span: Span,
+        capture: _HeaderCapture | None,
+        traceresponse: bytes | None,
+    ) -> None:
+        super().__init__(receive, send)
+        self.span = span
+        self.capture = capture
+        self.traceresponse = traceresponse
+
+    def started(self, message: Message) -> Message:
+        if self.capture is not None:
+            self.span.set_attributes(self.capture.attributes(message.get("headers") or ()))
+        if self.traceresponse is not None:
+            message, headers = MutableHeaders.copy_of(message)
+            headers.set(b"traceresponse", self.traceresponse)
+        return message
+
+
+class _WebSocketSpanObserver(WebSocketObserver):
+    """Captures the headers of a handshake denial response."""
+
+    __slots__ = ("capture", "span")
+
+    def __init__(
+        self, receive: Receive, send: Send, span: Span, capture: _HeaderCapture | None
+    ) -> None:
+        super().__init__(receive, send)
+        self.span = span
+        self.capture = capture
+
+    def started(self, message: Message) -> Message:
+        if self.capture is not None:
+            self.span.set_attributes(self.capture.attributes(message.get("headers") or ()))
+        return message

@@ -167,3 +167,75 @@ def scenarios() -> list[Scenario]:
         scenario("full stack, OTel SDK (dropping span processor)", provider, spans),
         scenario(_no_sdk_name(), None, None),
     ]
+
+
+#: Requests per timing and rounds of :func:`report`'s parts-alone comparison.
+PARTS_REQUESTS = 500
+PARTS_ROUNDS = 7
+
+
+async def _parts_rounds(
+    bare: Any, full: Any, alone: dict[str, Any], scenario: Scenario, requests: int, rounds: int
+) -> tuple[list[float], dict[str, list[float]]]:
+    """Per round: the stack's overhead and each layer's alone, each against an adjacent bare run.
+
+    Every difference comes from two back-to-back timings whose order
+    alternates between rounds, so the drift of a shared machine cancels out.
+    """
+
+    async def overhead(app: Any, round_no: int) -> float:
+        if round_no % 2:
+            with_it = await _time(app, scenario, requests)
+            return with_it - await _time(bare, scenario, requests)
+        bare_us = await _time(bare, scenario, requests)
+        return await _time(app, scenario, requests) - bare_us
+
+    totals: list[float] = []
+    parts: dict[str, list[float]] = {name: [] for name in alone}
+    for round_no in range(rounds):
+        totals.append(await overhead(full, round_no))
+        for name, app in alone.items():
+            parts[name].append(await overhead(app, round_no))
+    return totals, parts
+
+
+def report() -> str:
+    """The stack against the sum of its parts, each measured alone in the same run.
+
+    A layer "alone" is that one middleware around the bare app, given the
+    same request.  The issue's goal: stack overhead <= the sum of the parts'.
+    """
+    import statistics
+
+    bare = stack_apps.bare_app()
+    scope = stack_scope(stack_apps.cookie_header())
+    provider, spans = stack_apps.sdk_provider()
+    full = checked(stack_apps.build_asgi_kit(bare, provider, spans), "asgi_kit", scope)
+    everything = frozenset(stack_apps.LAYERS)
+    alone = {
+        name: stack_apps.build_asgi_kit(bare, provider, None, without=everything - {name}).app
+        for name in stack_apps.LAYERS
+    }
+    scenario = Scenario("parts", bare=bare, ours=full, scope=scope)
+    for app in (bare, *alone.values()):
+        asyncio.run(_time(app, scenario, PARTS_REQUESTS))
+    totals, parts = asyncio.run(
+        _parts_rounds(bare, full, alone, scenario, PARTS_REQUESTS, PARTS_ROUNDS)
+    )
+    total = statistics.median(totals)
+    costs = {name: statistics.median(values) for name, values in parts.items()}
+    summed = sum(costs.values())
+    lines = [
+        f"Stack vs the sum of its parts (OTel SDK; median of {PARTS_ROUNDS} rounds, "
+        f"{PARTS_REQUESTS} requests each; each part is one middleware alone around the "
+        "bare app, timed in the same round):",
+        "",
+        "| layer (outermost first) | µs alone |",
+        "|---|---:|",
+        *(f"| {name} | {costs[name]:.1f} |" for name in reversed(stack_apps.LAYERS)),
+        f"| **sum of the parts** | **{summed:.1f}** |",
+        f"| **the stack** | **{total:.1f}** |",
+        "",
+        f"stack / sum of parts: **{total / summed:.2f}** (goal <= 1.00)",
+    ]
+    return "\n".join(lines)

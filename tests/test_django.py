@@ -11,29 +11,28 @@ handler).  ``tests/test_django_e2e.py`` does the same over real sockets.
 from __future__ import annotations
 
 import asyncio
-import gzip
 import json
 import subprocess
 import sys
-import threading
 import types
 from typing import Any
 
-import django
 import pytest
 from asgiref.sync import iscoroutinefunction
 from django.core.exceptions import ImproperlyConfigured
 from django.http import JsonResponse
 from django.test import AsyncClient, Client, override_settings
-from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 import asgi_kit.contrib.django as dj
 from tests._support.asgi import call_http
-from tests.apps.django_project import adapters, configure, mw, views
+from tests._support.django import (
+    KINDS,
+    P,
+    _reset,  # noqa: F401 (autouse: configures Django)
+    fetch,
+)
+from tests.apps.django_project import adapters, mw, views
 
-KINDS = ("wsgi", "asgi")
 NINE = {
     "CompressionMiddleware": "asgi_kit.compression",
     "CORSMiddleware": "asgi_kit.cors",
@@ -47,61 +46,6 @@ NINE = {
     "RequestLimitsMiddleware": "asgi_kit.limits",
     "ConditionalGetMiddleware": "asgi_kit.conditional",
 }
-P = "tests.apps.django_project.adapters."
-
-
-@pytest.fixture(autouse=True)
-def _reset() -> None:
-    # Configured here, not at import: collecting this module must not fix
-    # Django's settings for other test modules.
-    configure()
-    views.CALLS.clear()
-    views.PRODUCED.clear()
-
-
-class Result:
-    """A response plus the body, read the way a server would."""
-
-    def __init__(self, response: Any, body: bytes, thread: int) -> None:
-        self.response = response
-        self.body = body
-        self.thread = thread
-
-    def json(self) -> Any:
-        return json.loads(self.body)
-
-    def __getitem__(self, name: str) -> str:
-        return str(self.response[name])
-
-    def get(self, name: str) -> str | None:
-        return self.response.get(name)  # type: ignore[no-any-return]
-
-    @property
-    def status(self) -> int:
-        return int(self.response.status_code)
-
-    def cookie_lines(self) -> list[str]:
-        return [m.output(header="").strip() for m in self.response.cookies.values()]
-
-
-async def fetch(kind: str, method: str, path: str, **kwargs: Any) -> Result:
-    """One request through Django's WSGI (``Client``) or ASGI (``AsyncClient``) handler."""
-    if kind == "wsgi":
-
-        def run() -> Result:
-            response = Client(raise_request_exception=False).generic(method, path, **kwargs)
-            body = b"".join(response.streaming_content) if response.streaming else response.content
-            return Result(response, body, threading.get_ident())
-
-        return await asyncio.to_thread(run)
-    response = await AsyncClient(raise_request_exception=False).generic(method, path, **kwargs)
-    if response.streaming:
-        body = b"".join([chunk async for chunk in response.streaming_content])
-    else:
-        body = response.content
-    return Result(response, body, threading.get_ident())
-
-
 # --------------------------------------------------------------------------- the nine names
 
 
@@ -340,34 +284,6 @@ async def test_asgi2_middleware(kind: str) -> None:
     assert result["X-Asgi2"] == "yes"
 
 
-@pytest.mark.parametrize("kind", KINDS)
-async def test_cookies_of_view_and_middleware_all_arrive(kind: str) -> None:
-    result = await fetch(kind, "GET", "/json")
-    cookies = result.response.cookies
-    assert cookies["view_cookie"].value == "v1"
-    assert cookies["mw"].value == "one"
-    assert cookies["mw2"].value == "two"
-    lines = result.cookie_lines()
-    assert "mw=one; Path=/; HttpOnly; SameSite=Lax" in lines
-    # Attributes the stdlib does not know (Partitioned) survive byte for byte.
-    assert "mw2=two; Path=/sub; Partitioned; Secure" in lines
-    assert any(line.startswith("view_cookie=v1;") and "HttpOnly" in line for line in lines)
-    assert len(lines) == 3
-
-
-async def test_cookie_set_by_outer_django_code_wins_over_raw_line() -> None:
-    from asgi_kit.contrib._django_exchange import RawSetCookie
-
-    raw = RawSetCookie("mw", "one", "mw=one; Path=/; Partitioned")
-    assert raw.OutputString() == "mw=one; Path=/; Partitioned"
-    from django.http import HttpResponse
-
-    response = HttpResponse()
-    dict.__setitem__(response.cookies, "mw", raw)
-    response.set_cookie("mw", "changed", path="/x")
-    assert response.cookies["mw"].OutputString() == "mw=changed; Path=/x"
-
-
 # --------------------------------------------------------------------------- streaming
 
 
@@ -460,73 +376,6 @@ async def test_client_and_scheme_changes_reach_the_request(kind: str) -> None:
     assert info["scheme"] == "https"
 
 
-async def test_sync_view_runs_on_the_wsgi_request_thread() -> None:
-    result = await fetch("wsgi", "GET", "/info")
-    # Django's DB connections and transactions are per thread: the view must
-    # run on the thread that called the handler, not on the loop's thread.
-    assert result.json()["thread"] == result.thread
-
-
-def _compressible(size: int) -> bytes:
-    line = b"The quick brown fox jumps over the lazy dog %d.\n"
-    out = bytearray()
-    i = 0
-    while len(out) < size:
-        out += line % i
-        i += 1
-    return bytes(out[:size])
-
-
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("adapter", ["GunzipLazy", "GunzipEager"])
-@pytest.mark.parametrize("size", [0, 1000, 300_000])
-async def test_request_body_is_what_the_middleware_passes_on(
-    kind: str, adapter: str, size: int
-) -> None:
-    plain = _compressible(size)
-    with override_settings(MIDDLEWARE=[P + adapter, P + "AddHeader"]):
-        result = await fetch(
-            kind,
-            "POST",
-            "/echo",
-            data=gzip.compress(plain),
-            content_type="application/octet-stream",
-            headers={"Content-Encoding": "gzip"},
-        )
-    assert result.status == 200
-    assert result["X-Body-Length"] == str(size)
-    assert result.body == plain
-
-
-@pytest.mark.parametrize("kind", KINDS)
-async def test_request_body_untouched_when_middleware_ignores_it(kind: str) -> None:
-    body = _compressible(200_000)
-    with override_settings(MIDDLEWARE=[P + "GunzipLazy", P + "AddHeader"]):
-        echo = await fetch(
-            kind, "POST", "/echo", data=body, content_type="application/octet-stream"
-        )
-        form = await fetch(
-            kind,
-            "POST",
-            "/form",
-            data=encode_multipart(BOUNDARY, {"name": "bob", "upload": _File(b"data", "a.txt")}),
-            content_type=MULTIPART_CONTENT,
-        )
-    assert echo.body == body
-    assert form.json() == {"name": "bob", "files": ["upload"]}
-
-
-class _File:
-    """A minimal file for the test client's multipart encoder."""
-
-    def __init__(self, data: bytes, name: str) -> None:
-        self.data = data
-        self.name = name
-
-    def read(self) -> bytes:
-        return self.data
-
-
 # --------------------------------------------------------------------------- ASGI directly
 
 
@@ -551,44 +400,6 @@ async def test_wrapping_get_asgi_application_directly(monkeypatch: pytest.Monkey
     limited = await call_http(wrapped, "GET", "/limited")
     assert limited.status == 429
     assert views.CALLS.get("limited") is None
-
-
-def test_background_loop_survives_many_wsgi_requests() -> None:
-    client = Client()
-    seen: set[int] = set()
-    for _ in range(20):
-        response = client.get("/info")
-        assert response.status_code == 200
-        seen.add(json.loads(response.content)["thread"])
-    assert seen == {threading.get_ident()}
-
-
-@pytest.mark.parametrize("kind", KINDS)
-async def test_stream_closed_early_stops_the_view_iterator(kind: str) -> None:
-    with override_settings(MIDDLEWARE=[P + "AddHeader", P + "UpperCaseBody"]):
-        if kind == "wsgi":
-
-            def run() -> None:
-                response = Client().get("/stream", headers={"X-Upper": "1"})
-                iterator = iter(response.streaming_content)
-                assert next(iterator) == b"CHUNK 0\n"
-                response.close()  # what a WSGI server does when the client leaves
-
-            await asyncio.to_thread(run)
-        else:
-            response = await AsyncClient().get("/stream", headers={"X-Upper": "1"})
-            iterator = aiter(response.streaming_content)
-            assert await anext(iterator) == b"CHUNK 0\n"
-            await iterator.aclose()  # type: ignore[attr-defined]
-            await asyncio.to_thread(response.close)
-        for _ in range(100):
-            if views.PRODUCED.get("sync_closed"):
-                break
-            await asyncio.sleep(0.01)
-    assert views.PRODUCED.get("sync_closed") == 1
-    assert views.PRODUCED["sync"] < 5
-    # The adapter is still healthy afterwards.
-    assert (await fetch(kind, "GET", "/json")).status == 200
 
 
 async def test_route_middleware_publishes_route_for_wrapping_asgi_middleware() -> None:
@@ -626,59 +437,6 @@ async def test_route_middleware_gives_views_request_asgi_scope_when_wrapping() -
     assert inner["session"] == {"user": "alice"}
 
 
-@pytest.mark.timeout(20)
-@pytest.mark.parametrize("kind", KINDS)
-async def test_body_kept_by_the_middleware_leaves_the_view_an_empty_body(kind: str) -> None:
-    body = _compressible(150_000)
-    with override_settings(MIDDLEWARE=[P + "BodyPeek"]):
-        result = await fetch(
-            kind, "POST", "/echo", data=body, content_type="application/octet-stream"
-        )
-    assert result["X-Peeked"] == str(len(body))
-    assert result.body == b""
-    assert result["X-Body-Length"] == "0"
-
-
-header_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"),
-    max_size=40,
-)
-
-
-@settings(max_examples=150, deadline=None)
-@given(
-    headers=st.dictionaries(
-        st.from_regex(r"[A-Za-z][A-Za-z0-9-]{0,15}", fullmatch=True), header_text, max_size=6
-    ),
-    remote_port=st.one_of(st.none(), header_text, st.integers(-5, 70000)),
-    server_port=st.one_of(header_text, st.integers(0, 70000)),
-    query=header_text,
-)
-def test_scope_from_any_wsgi_request_never_fails(
-    headers: dict[str, str], remote_port: Any, server_port: Any, query: str
-) -> None:
-    from django.test import RequestFactory
-
-    from asgi_kit.contrib._django_exchange import build_scope
-
-    extra = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()}
-    request = RequestFactory().get("/p", QUERY_STRING=query, SERVER_PORT=server_port, **extra)
-    if remote_port is None:
-        request.META.pop("REMOTE_PORT", None)
-    else:
-        request.META["REMOTE_PORT"] = remote_port
-    scope = build_scope(request)
-    assert scope["type"] == "http"
-    assert scope["method"] == "GET"
-    for name, value in scope["headers"]:
-        assert isinstance(name, bytes) and name == name.lower()
-        assert isinstance(value, bytes)
-    host, port = scope["client"]
-    assert isinstance(host, str) and isinstance(port, int)
-    assert isinstance(scope["server"][1], int)
-    assert isinstance(scope["query_string"], bytes)
-
-
 @pytest.mark.parametrize("kind", KINDS)
 async def test_concurrent_requests_do_not_mix(kind: str) -> None:
     paths = [f"/info?n={i}" for i in range(12)]
@@ -695,103 +453,6 @@ async def test_concurrent_requests_do_not_mix(kind: str) -> None:
         scope = result.response.wsgi_request.asgi_scope if kind == "wsgi" else None
         if scope is not None:
             assert "asgi_kit.django.exchange" not in scope
-
-
-@pytest.mark.skipif(
-    django.VERSION < (5, 0), reason="Django's ASGI handler watches for disconnects since 5.0"
-)
-async def test_client_disconnect_under_asgi_cancels_middleware_and_view() -> None:
-    from django.core.asgi import get_asgi_application
-
-    from tests._support.asgi import http_scope
-
-    app = get_asgi_application()
-    sent: list[Any] = []
-    calls = 0
-
-    async def receive() -> Any:
-        nonlocal calls
-        calls += 1
-        if calls == 1:
-            return {"type": "http.request", "body": b"", "more_body": False}
-        while not views.CALLS.get("slow_started"):
-            await asyncio.sleep(0.01)
-        return {"type": "http.disconnect"}
-
-    async def send(message: Any) -> None:
-        sent.append(message)
-
-    await asyncio.wait_for(app(http_scope("GET", "/slow"), receive, send), timeout=5)
-    assert views.CALLS.get("slow_cancelled") == 1
-    assert sent == []
-
-
-# Forking a threaded process is the case under test (a pre-fork server after
-# the first request); Python 3.12+ warns about it.
-@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")
-def test_background_loop_is_replaced_after_fork() -> None:
-    import os
-
-    client = Client()
-    assert client.get("/json").status_code == 200
-    pid = os.fork()
-    if pid == 0:  # child: the parent's loop thread did not survive the fork
-        code = 1
-        try:
-            code = 0 if Client().get("/json").status_code == 200 else 2
-        finally:
-            os._exit(code)
-    import signal
-    import time
-
-    deadline = time.monotonic() + 30
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail("the forked child hung")
-        time.sleep(0.02)
-    assert os.waitstatus_to_exitcode(status) == 0
-
-
-@pytest.mark.parametrize("kind", KINDS)
-async def test_stream_closed_before_it_started_stops_the_middleware(kind: str) -> None:
-    from asgi_kit.contrib import _django_exchange as ex
-
-    tasks: list[Any] = []
-    original = ex.Exchange.drive
-
-    async def tracking_drive(self: Any, app: Any) -> None:
-        tasks.append(asyncio.current_task())
-        await original(self, app)
-
-    with override_settings(MIDDLEWARE=[P + "UpperCaseBody"]):
-        ex.Exchange.drive = tracking_drive  # type: ignore[method-assign]
-        try:
-            if kind == "wsgi":
-
-                def run() -> None:
-                    response = Client().get("/stream", headers={"X-Upper": "1"})
-                    assert response.streaming
-                    response.close()  # never iterated
-
-                await asyncio.to_thread(run)
-            else:
-                response = await AsyncClient().get("/stream", headers={"X-Upper": "1"})
-                await asyncio.to_thread(response.close)
-        finally:
-            ex.Exchange.drive = original  # type: ignore[method-assign]
-        for _ in range(200):
-            if tasks and all(t.done() for t in tasks):
-                break
-            await asyncio.sleep(0.01)
-    assert tasks and all(t.done() for t in tasks)
-
-
-# --------------------------------------------------------------------------- ASGI_KIT keys
 
 
 @pytest.mark.parametrize(

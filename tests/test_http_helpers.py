@@ -19,11 +19,10 @@ from asgi_kit._http import (
     header_list,
     header_value,
     header_values,
+    iter_cookie_pairs,
     normalize_header_name,
-    parse_cookies,
     parse_qvalues,
     refuse_websocket,
-    route_template,
     scope_scheme,
     send_json,
     send_response,
@@ -176,9 +175,25 @@ def test_parse_qvalues_caps_items() -> None:
 # ----------------------------------------------------------------- cookies
 
 
-def test_parse_cookies_tolerates_garbage() -> None:
+def first_cookies(value: str | bytes) -> dict[str, str]:
+    """Every cookie of one header, the first occurrence of a name winning."""
+    text = value.decode("latin-1") if isinstance(value, bytes) else value
+    cookies: dict[str, str] = {}
+    for name, val in iter_cookie_pairs(text):
+        cookies.setdefault(name, val)
+    return cookies
+
+
+def test_iter_cookie_pairs_tolerates_garbage() -> None:
     raw = 'a=1; b="quoted"; =nameless; novalue; c = 3 ;; a=second; d=x=y'
-    assert parse_cookies(raw) == {"a": "1", "b": "quoted", "c": "3", "d": "x=y"}
+    assert list(iter_cookie_pairs(raw)) == [
+        ("a", "1"),
+        ("b", "quoted"),
+        ("c", "3"),
+        ("a", "second"),
+        ("d", "x=y"),
+    ]
+    assert first_cookies(raw) == {"a": "1", "b": "quoted", "c": "3", "d": "x=y"}
 
 
 def test_get_cookie_searches_every_cookie_header() -> None:
@@ -191,7 +206,7 @@ def test_get_cookie_searches_every_cookie_header() -> None:
 
 @given(st.binary(max_size=1024))
 def test_cookie_parsers_never_raise(raw: bytes) -> None:
-    cookies = parse_cookies(raw)
+    cookies = first_cookies(raw)
     assert all(isinstance(k, str) and isinstance(v, str) for k, v in cookies.items())
     get_cookie([(b"cookie", raw)], "session")
 
@@ -203,11 +218,11 @@ def test_cookie_parsers_never_raise(raw: bytes) -> None:
     ),
     st.sampled_from(["a", "s", "ab", " a", ""]),
 )
-def test_get_cookie_agrees_with_parse_cookies(values: list[bytes], name: str) -> None:
+def test_get_cookie_agrees_with_iter_cookie_pairs(values: list[bytes], name: str) -> None:
     headers = [(b"cookie", v) for v in values]
     expected = None
     for value in values:
-        if name in (found := parse_cookies(value)):
+        if name in (found := first_cookies(value)):
             expected = found[name]
             break
     assert get_cookie(headers, name) == expected
@@ -360,68 +375,3 @@ async def test_refuse_websocket(extension: bool) -> None:
         assert sent[1]["body"] == b"forbidden"
     else:
         assert sent == [{"type": "websocket.close", "code": 1008}]
-
-
-# ----------------------------------------------------------------- route templates
-
-
-async def test_route_template_from_fastapi_and_mounts() -> None:
-    from fastapi import FastAPI
-    from starlette.routing import Mount
-
-    seen: list[str | None] = []
-    app = FastAPI()
-    sub = FastAPI()
-
-    @app.get("/items/{item_id}")
-    async def item(item_id: int) -> dict[str, int]:
-        return {"id": item_id}
-
-    @sub.get("/users/{name}")
-    async def user(name: str) -> dict[str, str]:
-        return {"name": name}
-
-    app.router.routes.append(Mount("/v2", app=sub))
-
-    async def outer(scope: dict[str, object], receive: object, send: object) -> None:
-        await app(scope, receive, send)  # type: ignore[arg-type]
-        seen.append(route_template(scope))
-
-    from ._support.asgi import call_http
-
-    assert (await call_http(outer, path="/items/42")).status == 200
-    assert (await call_http(outer, path="/v2/users/bob")).status == 200
-    assert (await call_http(outer, path="/nope")).status == 404
-    assert seen == ["/items/{item_id}", "/v2/users/{name}", None]
-
-
-async def test_route_template_starlette_mount_of_plain_app() -> None:
-    from starlette.applications import Starlette
-    from starlette.routing import Mount
-
-    from ._support.asgi import call_http
-
-    seen: list[str | None] = []
-    app = Starlette(routes=[Mount("/static", app=_plain_app)])
-
-    async def outer(scope: dict[str, object], receive: object, send: object) -> None:
-        await app(scope, receive, send)  # type: ignore[arg-type]
-        seen.append(route_template(scope))
-
-    assert (await call_http(outer, path="/static/css/site.css")).status == 200
-    assert (await call_http(outer, path="/static/x", root_path="/api")).status == 200
-    assert seen == ["/static/{path}", "/api/static/{path}"]
-
-
-async def _plain_app(scope: dict[str, object], receive: object, send: object) -> None:
-    await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
-    await send({"type": "http.response.body", "body": b"file"})  # type: ignore[operator]
-
-
-def test_route_template_explicit_key_and_strings() -> None:
-    assert route_template({"asgi_kit.route": "/a/<int:pk>", "route": "/x"}) == "/a/<int:pk>"
-    assert route_template({"route": "/plain"}) == "/plain"
-    assert route_template({"route": object()}) is None
-    assert route_template({}) is None
-    assert route_template({"path_template": "/api/items/{item_id}"}) == "/api/items/{item_id}"
-    assert route_template({"path_template": ""}) is None

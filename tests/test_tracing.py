@@ -306,7 +306,10 @@ async def test_unknown_methods_are_other(rec: Recorder) -> None:
     assert other.name == "HTTP"
     assert other.attributes["http.request.method"] == "_OTHER"  # type: ignore[index]
     assert other.attributes["http.request.method_original"] == "PROPFIND"  # type: ignore[index]
-    assert lower.name == "GET"
+    # Methods are case-sensitive (RFC 9110, semconv): "get" is not GET, and
+    # metrics and the access log report it as _OTHER too.
+    assert lower.name == "HTTP"
+    assert lower.attributes["http.request.method"] == "_OTHER"  # type: ignore[index]
     assert lower.attributes["http.request.method_original"] == "get"  # type: ignore[index]
 
 
@@ -927,3 +930,23 @@ async def test_provider_named_by_environment_is_loaded(monkeypatch: pytest.Monke
     current, _ = seen[0]
     assert isinstance(current, ReadableSpan)  # an SDK span, not a no-op one
     assert current.name == "GET"
+
+
+@pytest.mark.usefixtures("global_slot")
+async def test_global_provider_slot_is_where_the_api_keeps_it(
+    rec: Recorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Fails when opentelemetry-api moves ``_TRACER_PROVIDER``: the middleware
+    # then falls back to the slower public get_tracer_provider(); look again.
+    from asgi_kit import tracing
+
+    assert not tracing._SLOT_MOVED
+    assert tracing._installed_global_provider() is None
+    trace_api.set_tracer_provider(rec.provider)
+    assert trace_api._TRACER_PROVIDER is rec.provider
+    assert tracing._installed_global_provider() is rec.provider
+    # The public fallback gives the same answers.
+    monkeypatch.setattr(tracing, "_SLOT_MOVED", True)
+    assert tracing._installed_global_provider() is rec.provider
+    await call_http(TracingMiddleware(make_app()))
+    assert rec.only().name == "GET"

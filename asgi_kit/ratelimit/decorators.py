@@ -22,8 +22,9 @@ from typing import Any, TypeVar
 from asgiref.sync import async_to_sync, iscoroutinefunction, markcoroutinefunction
 from django.http import HttpResponse  # type: ignore[import-untyped]
 
-from asgi_kit._http import ROUTE_KEY
-from asgi_kit.contrib._django_exchange import build_scope, route_of
+from asgi_kit._routes import ROUTE_KEY
+from asgi_kit._routes import django_route as route_of
+from asgi_kit.contrib.django._scope import build_scope
 from asgi_kit.types import Scope
 
 from .check import CheckResult, RateLimitCheck

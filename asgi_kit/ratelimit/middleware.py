@@ -23,6 +23,7 @@ from asgi_kit._http import (
     refuse_websocket,
     send_response,
 )
+from asgi_kit._routes import mark_answered
 from asgi_kit.types import AnyASGIApp, ASGIApp, Headers, Message, Receive, Scope, Send
 
 from .backends.base import Backend, Outcome
@@ -535,6 +536,7 @@ class RateLimitMiddleware:
         outcomes: Sequence[Outcome],
         checks: Sequence[tuple[Rule, str]],
     ) -> None:
+        mark_answered(scope, "ratelimit")  # for metrics: not an unmatched path
         retry_after = max(math.ceil(outcome.retry_after - _ROUNDING), 1)
         # Reset and Retry-After name the same instant, as the IETF draft asks.
         outcome = outcome._replace(reset=float(retry_after))

@@ -42,7 +42,7 @@ def _find_router(app: Any) -> tuple[str, Any]:
         from starlette.routing import Router
     except ImportError:  # Starlette is not installed: no Starlette router to find.
         Router = None  # type: ignore[assignment,misc]
-    django = sys.modules.get("asgi_kit.contrib._django_exchange")
+    django = sys.modules.get("asgi_kit.contrib.django._exchange")
     view_app = getattr(django, "view_app", None)
     seen: set[int] = set()
     for _ in range(_MAX_DEPTH):
@@ -108,7 +108,8 @@ def _litestar_route(router: Any, scope: Scope) -> str | None:
 def _django_route(scope: Scope) -> str | None:
     from django.urls import resolve  # type: ignore[import-untyped]
 
-    from asgi_kit.contrib._django_exchange import EXCHANGE_KEY, route_of
+    from asgi_kit._routes import django_route as route_of
+    from asgi_kit.contrib.django._exchange import EXCHANGE_KEY
 
     exchange = scope.get(EXCHANGE_KEY)
     request = getattr(exchange, "request", None)

@@ -11,11 +11,11 @@ from typing import Any
 
 from asgi_kit._http import (
     MutableHeaders,
-    _iter_cookie_pairs,
     asgi3,
     cookie_attributes,
     delete_cookie_header,
     get_cookie,
+    iter_cookie_pairs,
     set_cookie_header,
 )
 from asgi_kit.types import AnyASGIApp, Message, RawHeaders, Receive, Scope, Send
@@ -333,7 +333,7 @@ class SessionMiddleware:
         for key, value in headers:
             if len(key) != 6 or key.lower() != b"cookie":
                 continue
-            for cname, cval in _iter_cookie_pairs(value.decode("latin-1")):
+            for cname, cval in iter_cookie_pairs(value.decode("latin-1")):
                 if cname != name:
                     continue
                 if not seen_first:  # that is ``raw``, already tried

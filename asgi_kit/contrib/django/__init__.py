@@ -39,10 +39,14 @@ from django.conf import settings  # type: ignore[import-untyped]
 from django.core.exceptions import ImproperlyConfigured  # type: ignore[import-untyped]
 from django.utils.module_loading import import_string  # type: ignore[import-untyped]
 
-from asgi_kit._http import ROUTE_KEY, asgi3
+from asgi_kit._http import asgi3
+from asgi_kit._routes import ROUTE_KEY, django_route
 from asgi_kit.types import ASGIApp
 
-from ._django_exchange import AsyncExchange, SyncExchange, build_scope, route_of, view_app
+from ._async import AsyncExchange
+from ._exchange import view_app
+from ._scope import build_scope
+from ._sync import SyncExchange
 
 __all__ = [
     "AccessLogMiddleware",
@@ -234,7 +238,7 @@ def _server_scope(request: Any) -> Any:
 
 def _publish_route(request: Any, scope: Any) -> None:
     if isinstance(scope, dict):
-        route = route_of(request, scope)
+        route = django_route(request, scope)
         if route is not None:
             scope[ROUTE_KEY] = route
 

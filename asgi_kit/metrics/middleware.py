@@ -1,4 +1,4 @@
-"""Prometheus metrics for any ASGI app: :class:`MetricsMiddleware` and :func:`metrics_app`.
+"""Prometheus metrics for every request: :class:`MetricsMiddleware`.
 
 Series follow the OpenTelemetry HTTP semantic conventions, named the
 Prometheus way (``http.server.request.duration`` becomes
@@ -16,43 +16,41 @@ Example::
 from __future__ import annotations
 
 import asyncio
-import atexit
-import gzip
 import logging
-import multiprocessing.util
-import os
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from time import perf_counter
 from typing import Any
-from urllib.parse import parse_qs
 
 from opentelemetry.trace import get_current_span
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, choose_encoder, generate_latest
-from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
-from ._http import (
+from asgi_kit._http import (
     PathMatcher,
     asgi3,
-    header_list,
-    header_value,
-    parse_qvalues,
-    refuse_websocket,
-    route_template,
-    send_response,
 )
-from .types import AnyASGIApp, ASGIApp, Headers, Message, Receive, Scope, Send
+from asgi_kit._observer import OTHER_METHOD, HTTPObserver, WebSocketObserver
+from asgi_kit._observer import known_methods as known_methods_of
+from asgi_kit._routes import answered_early, resolve_route, route_template
+from asgi_kit.types import AnyASGIApp, ASGIApp, Message, Receive, Scope, Send
+
+from .exposition import metrics_app
+from .multiprocess import (
+    _forget_worker_on_shutdown,
+    _multiprocess_enabled,
+    _remove_live_gauges_at_exit,
+)
 
 __all__ = [
+    "ANSWERED_ROUTE",
     "DEFAULT_BUCKETS",
     "DEFAULT_SIZE_BUCKETS",
     "DEFAULT_WEBSOCKET_BUCKETS",
     "OVERFLOW_ROUTE",
+    "SUBMILLISECOND_BUCKETS",
     "UNMATCHED_ROUTE",
     "MetricsMiddleware",
-    "metrics_app",
 ]
 
 logger = logging.getLogger("asgi_kit.metrics")
@@ -60,6 +58,12 @@ logger = logging.getLogger("asgi_kit.metrics")
 #: OpenTelemetry's recommended buckets for ``http.server.request.duration`` (seconds).
 DEFAULT_BUCKETS: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+)  # fmt: skip
+#: Duration buckets for services answering in well under a millisecond: 100 us
+#: to 5 s, densest between 100 us and 2.5 ms where their percentiles fall.
+SUBMILLISECOND_BUCKETS: tuple[float, ...] = (
+    0.0001, 0.0002, 0.0003, 0.0005, 0.00075, 0.001, 0.0015, 0.0025,
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0, 5.0,
 )  # fmt: skip
 #: Body-size buckets in bytes: ``0`` (no body), then powers of four from 128 B to 32 MiB.
 DEFAULT_SIZE_BUCKETS: tuple[float, ...] = (
@@ -72,72 +76,17 @@ DEFAULT_WEBSOCKET_BUCKETS: tuple[float, ...] = (
 
 #: ``route`` label of requests no route matched (404s, scanners).
 UNMATCHED_ROUTE = "<unmatched>"
+#: ``route`` label of requests a middleware answered before the app routed them,
+#: when neither the route they were headed for nor the middleware's name is known.
+ANSWERED_ROUTE = "<middleware>"
 #: ``route`` label once ``max_routes`` distinct routes have been seen.
 OVERFLOW_ROUTE = "<overflow>"
 
-# OTel's http.request.method well-known set; anything else is "_OTHER" (bounded label).
-_METHODS = frozenset(
-    ("GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH", "QUERY")
-)
-_OTHER = "_OTHER"
 _LABELS = ("method", "route", "status_code")
-_MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _NAMESPACE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_:")
 
 RouteResolver = Callable[[Scope], "str | None"]
 _Children = tuple[Histogram, Histogram, Histogram]
-
-
-def _multiprocess_enabled() -> bool:
-    return bool(os.environ.get(_MULTIPROC_ENV))
-
-
-_exit_hook_registered = False
-
-
-def _mark_this_process_dead() -> None:
-    try:
-        mark_process_dead(os.getpid())  # type: ignore[no-untyped-call]
-    except Exception:  # pragma: no cover - best effort at interpreter exit
-        pass
-
-
-def _remove_live_gauges_at_exit() -> None:
-    """Drop this worker's ``livesum`` gauge files when it exits.
-
-    Otherwise a worker that exited (a restart, a scale-down) keeps adding its
-    last ``http_server_active_requests`` value to every scrape.  The lifespan
-    shutdown does it too (see :func:`_forget_worker_on_shutdown`).  The pid is
-    read at exit, so workers forked after import (``--preload``) clean up
-    their own files.  A worker killed outright leaves its files; a process
-    manager hook (``child_exit`` in gunicorn) still has to handle that.
-    Removing already-removed files is harmless, so running twice is too.
-    """
-    global _exit_hook_registered
-    with _SHARED_LOCK:
-        if _exit_hook_registered:
-            return
-        _exit_hook_registered = True
-    # A plain interpreter exit (gunicorn's forked workers, a single process).
-    atexit.register(_mark_this_process_dead)
-    # multiprocessing children (uvicorn's and hypercorn's workers) end with
-    # os._exit() and skip atexit; they run multiprocessing's finalizers.
-    multiprocessing.util.Finalize(None, _mark_this_process_dead, exitpriority=0)
-
-
-def _forget_worker_on_shutdown(send: Send) -> Send:
-    """``send`` that drops this worker's live gauges once the app shut down.
-
-    Uvicorn's workers end by re-raising the SIGTERM they received, which skips
-    every exit hook; the lifespan shutdown is the last moment code runs.
-    """
-
-    async def watching_send(message: Message) -> None:
-        await send(message)
-        if message["type"] in ("lifespan.shutdown.complete", "lifespan.shutdown.failed"):
-            _mark_this_process_dead()
-
-    return watching_send
 
 
 def _check_buckets(value: Iterable[float], option: str) -> tuple[float, ...]:
@@ -300,7 +249,9 @@ class MetricsMiddleware:
     ``route`` is the template the framework matched (``/items/{item_id}``),
     read from the scope after the app routed, or what ``route_resolver``
     returns; requests without a route share ``unmatched_route``.  ``method``
-    outside the standard set is ``_OTHER``.
+    outside the known set is ``_OTHER``; ``status_code`` follows the shared
+    rules of :mod:`asgi_kit._observer` (499 when the client left before any
+    response, 500 when the app never answered or sent an unusable start).
 
     Args:
         app: The ASGI application to wrap.
@@ -330,6 +281,11 @@ class MetricsMiddleware:
             an OpenTelemetry span is active and sampled (visible to scrapers
             that negotiate OpenMetrics).  Ignored in multiprocess mode, which
             prometheus-client does not support exemplars in.
+        known_methods: Methods labelled as themselves; any other (including
+            a known one in another case, such as ``get``) is ``_OTHER``, as in
+            the span and the access log.  ``None`` reads
+            ``OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS`` or uses the
+            semantic-convention list.
     """
 
     def __init__(
@@ -348,6 +304,7 @@ class MetricsMiddleware:
         unmatched_route: str = UNMATCHED_ROUTE,
         max_routes: int = 1000,
         exemplars: bool = True,
+        known_methods: Iterable[str] | None = None,
     ) -> None:
         self.app = asgi3(app)
         if not isinstance(registry, CollectorRegistry):
@@ -384,6 +341,7 @@ class MetricsMiddleware:
         if multiprocess:
             _remove_live_gauges_at_exit()
         self._exemplars = bool(exemplars) and not multiprocess
+        self._known_methods = known_methods_of(known_methods)
         self._metrics_path = metrics_path
         self._endpoint: ASGIApp | None = None if metrics_path is None else metrics_app(registry)
         self._warned_overflow = False
@@ -428,7 +386,13 @@ class MetricsMiddleware:
             if route is not None and not self._group_paths:
                 route = scope.get("path") or route
         if not route or not isinstance(route, str):
-            return self._unmatched
+            answered = answered_early(scope)
+            if answered is None:
+                return self._unmatched
+            # Answered by a middleware before the app routed (a 429, a CORS
+            # preflight): the route it was headed for, else the middleware's
+            # name; never <unmatched>, which stays for paths no route serves.
+            route = resolve_route(scope) or (f"<{answered}>" if answered else ANSWERED_ROUTE)
         routes = self._c.routes
         if route in routes:
             return route
@@ -450,289 +414,94 @@ class MetricsMiddleware:
     ) -> None:
         c = self._c
         method = scope.get("method") or "GET"
-        if method not in _METHODS:
-            method = _OTHER
+        if method not in self._known_methods:
+            method = OTHER_METHOD
         active = c.active_children.get(method) or c.active_child(method)
-        status = 0
-        route: str | None = fixed_route
-        request_bytes = 0
-        response_bytes = 0
-        end = 0.0
-        disconnected = False
-        start_headers: Any = None
-
-        async def receive_counting() -> Message:
-            nonlocal request_bytes, disconnected
-            message = await receive()
-            body = message.get("body")
-            if body:
-                request_bytes += len(body)
-            elif message["type"] == "http.disconnect":
-                disconnected = True
-            return message
-
-        async def send_counting(message: Message) -> None:
-            nonlocal status, route, response_bytes, end, start_headers
-            mtype = message["type"]
-            if mtype == "http.response.body":
-                body = message.get("body")
-                if body:
-                    response_bytes += len(body)
-                await send(message)
-                if not message.get("more_body"):
-                    end = perf_counter()
-                return
-            if mtype == "http.response.start":
-                status = message["status"]
-                start_headers = message.get("headers")
-                if route is None:
-                    route = self._route(scope)
-            elif mtype == "http.response.zerocopysend":
-                count = message.get("count")
-                response_bytes += (
-                    count if isinstance(count, int) else _content_length(start_headers)
-                )
-            elif mtype == "http.response.pathsend":
-                response_bytes += _content_length(start_headers)
-            await send(message)
-            if mtype in ("http.response.zerocopysend", "http.response.pathsend") and not (
-                message.get("more_body")
-            ):
-                end = perf_counter()
-
+        # A route_resolver is documented to run when the response starts; the
+        # scope's template reads the same at the end, without a hook per request.
+        observer: HTTPObserver = (
+            HTTPObserver(receive, send)
+            if self._resolver is None or fixed_route is not None
+            else _RouteObserver(receive, send, self, scope)
+        )
         active.inc()
         start = perf_counter()
-        cancelled = False
         try:
-            await app(scope, receive_counting, send_counting)
+            await app(scope, observer.receive, observer.send)
         except asyncio.CancelledError:
-            cancelled = True
+            observer.cancelled()
+            raise
+        except Exception as exc:
+            observer.raised(exc)
             raise
         finally:
             active.dec()
-            if not end:
-                end = perf_counter()
-            if not status:
-                # No response started: the server answers 500, unless the client left.
-                status = 499 if disconnected or cancelled else 500
-            if route is None:
+            end = observer.completed_at or perf_counter()
+            if fixed_route is not None:
+                route = fixed_route
+            elif type(observer) is _RouteObserver and observer.route is not None:
+                route = observer.route
+            else:
                 route = self._route(scope)
-            key = (method, route, status)
+            key = (method, route, observer.final_status())
             duration, request_size, response_size = c.children.get(key) or c.http_children(key)
             exemplar = _exemplar() if self._exemplars else None
             if exemplar is not None:
                 duration.observe(end - start, exemplar)
             else:
                 duration.observe(end - start)
-            request_size.observe(request_bytes)
-            response_size.observe(response_bytes)
+            request_size.observe(observer.request_bytes)
+            response_size.observe(observer.response_bytes)
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         c = self._c
-        route = ""
-        accepted_at = 0.0
-        active: Gauge | None = None
-
-        async def send_watching(message: Message) -> None:
-            nonlocal route, accepted_at, active
-            if active is None and message["type"] == "websocket.accept":
-                route = self._route(scope)
-                active = c.ws_active.labels(route)
-                active.inc()
-                accepted_at = perf_counter()
-                c.ws_connections.labels(route, "accepted").inc()
-            await send(message)
-
+        observer = _WebSocketRouteObserver(receive, send, self, scope)
         try:
-            await self.app(scope, receive, send_watching)
+            await observer.run(self.app, scope)
         finally:
+            active = observer.active
             if active is not None:
                 active.dec()
-                c.ws_duration.labels(route).observe(perf_counter() - accepted_at)
+                c.ws_duration.labels(observer.route).observe(perf_counter() - observer.accepted_at)
             else:
                 c.ws_connections.labels(self._route(scope), "rejected").inc()
 
 
-def _content_length(headers: Any) -> int:
-    if headers:
-        value = header_value(headers, b"content-length")
-        if value is not None and value.isdigit():
-            return int(value)
-    return 0
+class _RouteObserver(HTTPObserver):
+    """Calls the ``route_resolver`` when the response starts (the app has routed)."""
 
-
-# --------------------------------------------------------------------------- exposition
-
-_ALLOW = b"GET, HEAD"
-_VARY = b"Accept, Accept-Encoding"
-_MAX_ACCEPT = 4096
-
-
-def _gzip_accepted(value: bytes | None) -> bool:
-    """RFC 9110 negotiation: an explicit ``gzip`` wins over ``*``; ``q=0`` refuses."""
-    if not value:
-        return False
-    star = 0.0
-    for token, q in parse_qvalues(value):
-        if token == "gzip":
-            return q > 0
-        if token == "*":
-            star = q
-    return star > 0
-
-
-def _encoder(accept: bytes | None) -> tuple[Callable[[Any], bytes], str]:
-    """prometheus-client's own ``Accept`` negotiation, hardened against hostile values."""
-    if accept:
-        try:
-            encoder, content_type = choose_encoder(accept[:_MAX_ACCEPT].decode("latin-1"))
-        except Exception:
-            pass  # malformed version/escaping parameters: serve the classic format
-        else:
-            # The version parameter is echoed back: never reflect odd bytes into a header.
-            if content_type.isascii() and content_type.isprintable():
-                return encoder, content_type
-    return generate_latest, CONTENT_TYPE_PLAIN_0_0_4
-
-
-def _names(query_string: bytes) -> list[str]:
-    """``name[]`` filters from the query string (as prometheus-client's handlers)."""
-    if not query_string or b"name" not in query_string:
-        return []
-    try:
-        params = parse_qs(query_string.decode("latin-1"), max_num_fields=100)
-    except ValueError:
-        return []
-    return params.get("name[]", [])
-
-
-class _MetricsApp:
-    """The ASGI app :func:`metrics_app` returns."""
+    __slots__ = ("middleware", "route", "scope")
 
     def __init__(
-        self,
-        registry: CollectorRegistry,
-        multiprocess: bool | None,
-        gzip_enabled: bool,
-        thread_threshold: float,
+        self, receive: Receive, send: Send, middleware: MetricsMiddleware, scope: Scope
     ) -> None:
-        self.registry = registry
-        self.multiprocess = _multiprocess_enabled() if multiprocess is None else multiprocess
-        self.gzip_enabled = gzip_enabled
-        self.thread_threshold = thread_threshold
-        # Start in a worker thread (one ~65 µs hop) and move inline only once a
-        # generation proved cheap, so a large registry never blocks the loop.
-        self._inline = False
+        super().__init__(receive, send)
+        self.middleware = middleware
+        self.scope = scope
+        self.route: str | None = None
 
-    def _collect_from(self) -> CollectorRegistry:
-        if self.multiprocess:
-            # A fresh registry per scrape: the collector reads every worker's files.
-            registry = CollectorRegistry()
-            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-            return registry
-        return self.registry
-
-    def _render(
-        self, encoder: Callable[[Any], bytes], names: list[str], compress: bool
-    ) -> tuple[bytes, float]:
-        started = perf_counter()
-        registry: Any = self._collect_from()
-        if names:
-            registry = registry.restricted_registry(names)
-        output = encoder(registry)
-        if compress:
-            output = gzip.compress(output, compresslevel=6)
-        return output, perf_counter() - started
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        scope_type = scope["type"]
-        if scope_type == "lifespan":
-            await _lifespan(receive, send)
-            return
-        if scope_type != "http":
-            await refuse_websocket(scope, receive, send, 404)
-            return
-        method = scope.get("method")
-        if method not in ("GET", "HEAD"):
-            await send_response(send, 405, b"Method Not Allowed", headers=[(b"allow", _ALLOW)])
-            return
-        headers = scope.get("headers") or ()
-        encoder, content_type = _encoder(header_list(headers, b"accept"))
-        compress = self.gzip_enabled and _gzip_accepted(header_list(headers, b"accept-encoding"))
-        names = _names(scope.get("query_string") or b"")
-        if (self._inline and not self.multiprocess) or not _asyncio_running():
-            output, elapsed = self._render(encoder, names, compress)
-        else:
-            output, elapsed = await asyncio.to_thread(self._render, encoder, names, compress)
-        self._inline = elapsed < self.thread_threshold
-        raw: Headers = [
-            (b"content-type", content_type.encode("latin-1")),
-            (b"content-length", str(len(output)).encode("ascii")),
-            (b"vary", _VARY),
-            (b"cache-control", b"no-store"),
-        ]
-        if compress:
-            raw.append((b"content-encoding", b"gzip"))
-        await send({"type": "http.response.start", "status": 200, "headers": raw})
-        body = b"" if method == "HEAD" else output
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+    def started(self, message: Message) -> Message:
+        self.route = self.middleware._route(self.scope)
+        return message
 
 
-def _asyncio_running() -> bool:
-    """False under another event loop (trio), where generation then runs inline."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return False
-    return True
+class _WebSocketRouteObserver(WebSocketObserver):
+    """Counts the connection under its route once the app accepts it."""
 
+    __slots__ = ("active", "middleware", "route", "scope")
 
-async def _lifespan(receive: Receive, send: Send) -> None:
-    """Answer lifespan events so the app can be served on its own."""
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
+    def __init__(
+        self, receive: Receive, send: Send, middleware: MetricsMiddleware, scope: Scope
+    ) -> None:
+        super().__init__(receive, send)
+        self.middleware = middleware
+        self.scope = scope
+        self.route = ""
+        self.active: Gauge | None = None
 
-
-def metrics_app(
-    registry: CollectorRegistry = REGISTRY,
-    *,
-    multiprocess: bool | None = None,
-    disable_compression: bool = False,
-    thread_threshold: float = 0.001,
-) -> ASGIApp:
-    """An ASGI app serving ``registry`` in the Prometheus exposition formats.
-
-    - Classic text format by default; OpenMetrics (with exemplars) when the
-      ``Accept`` header asks for ``application/openmetrics-text``.  Malformed
-      ``Accept`` values fall back to the text format, never an error.
-    - gzip when ``Accept-Encoding`` accepts it (q-values honoured), unless
-      ``disable_compression``.
-    - ``GET`` and ``HEAD`` only; anything else gets 405 with ``Allow``.
-    - ``?name[]=metric`` restricts the output, as prometheus-client's handlers.
-    - Multiprocess mode (``PROMETHEUS_MULTIPROC_DIR`` set, or
-      ``multiprocess=True``): every scrape builds a fresh registry with
-      :class:`~prometheus_client.multiprocess.MultiProcessCollector`, so one
-      worker reports the total of all workers.  ``registry`` is then not read.
-    - Generation runs in a worker thread unless the previous one took less
-      than ``thread_threshold`` seconds (1 ms by default; a thread hop costs
-      about 65 µs, and 1 ms is roughly 100 samples), so a large registry never
-      blocks the event loop.  Multiprocess scrapes read files and always use a
-      thread.  ``thread_threshold=0`` always uses a thread.  Under a non-asyncio
-      loop (trio) generation runs inline.
-
-    Mount it (``app.mount("/metrics", metrics_app())``), serve it on its own
-    (it answers ``lifespan``), or pass ``metrics_path`` to
-    :class:`MetricsMiddleware`.
-    """
-    if not isinstance(registry, CollectorRegistry):
-        raise TypeError(f"registry must be a CollectorRegistry, got {registry!r}")
-    if isinstance(thread_threshold, bool) or not isinstance(thread_threshold, (int, float)):
-        raise TypeError(f"thread_threshold must be a number of seconds, got {thread_threshold!r}")
-    if thread_threshold < 0:
-        raise ValueError(f"thread_threshold must be >= 0, got {thread_threshold!r}")
-    return _MetricsApp(registry, multiprocess, not disable_compression, float(thread_threshold))
+    def accepting(self) -> None:
+        c = self.middleware._c
+        self.route = route = self.middleware._route(self.scope)
+        self.active = active = c.ws_active.labels(route)
+        active.inc()
+        c.ws_connections.labels(route, "accepted").inc()
