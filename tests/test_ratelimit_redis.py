@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from structlog.testing import capture_logs
 
 from asgi_kit.ratelimit import BackendError, RateLimitMiddleware, RedisBackend, Rule
-from asgi_kit.ratelimit.backends.redis import SCRIPT_SHA
+from asgi_kit.ratelimit.backends.redis import REFUND_SHA, SCRIPT_SHA
 
 from ._support.asgi import call_http
 from ._support.redis import RedisServer
@@ -243,10 +243,71 @@ async def test_cluster_mode_decides_one_slot_per_call(redis_url: str) -> None:
     calls.clear()
     await backend.hit([(by_ip, "carol"), (by_user, "carol")])
     assert len(calls) == 1
-    # The first slot denies: the second is not charged and reports full quota.
+    # The first slot denies: the second slot admitted, so it is refunded (one
+    # more call) and reports what it had left before this request.
     calls.clear()
     outcomes = await backend.hit([(by_ip, "203.0.113.2"), (by_user, "alice")])
     assert [o.allowed for o in outcomes] == [False, True]
-    assert outcomes[1].remaining == 5
-    assert len(calls) == 1
+    assert outcomes[1].remaining == 4
+    assert len(calls) == 3 and calls[2][0] == REFUND_SHA
+    (alone,) = await backend.hit([(by_user, "alice")])
+    assert alone.remaining == 3  # the denied request consumed nothing
     await client.aclose()
+
+
+async def test_2000_decisions_in_flight_on_one_url_backend_admit_exactly_the_limit(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Far more decisions in flight than the pool has connections: the burst
+    # waits for a connection instead of failing over to on_backend_error.
+    backend = RedisBackend(redis_url, timeout=30.0)
+    mw = RateLimitMiddleware(
+        app, rules=[Rule("100/minute")], backend=backend, on_backend_error="deny"
+    )
+    try:
+        with capture_logs() as logs:
+            responses = await asyncio.gather(
+                *(call_http(mw, client=("203.0.113.7", 1)) for _ in range(2000))
+            )
+    finally:
+        await backend.close()
+    statuses = [r.status for r in responses]
+    assert statuses.count(200) == 100
+    assert statuses.count(429) == 1900
+    assert logs == [] and not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_a_small_pool_serves_a_burst_without_errors(
+    redis_url: str, sync_redis: redis.Redis
+) -> None:
+    backend = RedisBackend(redis_url, timeout=30.0, max_connections=3)
+    rule = Rule("50/minute", algorithm="fixed_window")
+    try:
+        outcomes = await asyncio.gather(*(backend.hit([(rule, "k")]) for _ in range(300)))
+        clients = [c for c in sync_redis.client_list() if c.get("cmd") != "client|list"]
+    finally:
+        await backend.close()
+    assert sum(o[0].allowed for o in outcomes) == 50
+    assert len(clients) <= 3  # never more connections than the pool size
+
+
+async def test_a_users_client_with_a_small_pool_is_not_overrun(redis_url: str) -> None:
+    # redis-py's own pool raises MaxConnectionsError past max_connections;
+    # the backend never puts more decisions in flight than that pool holds.
+    client = aioredis.Redis.from_url(redis_url, max_connections=4)
+    backend = RedisBackend(client, timeout=30.0)
+    rule = Rule("10/minute")
+    try:
+        outcomes = await asyncio.gather(*(backend.hit([(rule, "k")]) for _ in range(400)))
+    finally:
+        await client.aclose()
+    assert sum(o[0].allowed for o in outcomes) == 10
+
+
+def test_pool_size_option_validated(redis_url: str) -> None:
+    with pytest.raises(ValueError, match="max_connections"):
+        RedisBackend(redis_url, max_connections=0)
+    with pytest.raises(TypeError, match="max_connections"):
+        RedisBackend(redis_url, max_connections="9")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="timeout"):
+        RedisBackend(redis_url, timeout="1")  # type: ignore[arg-type]
