@@ -76,3 +76,48 @@ def test_store_pool_options_validated(redis_url: str) -> None:
         RedisStore(redis_url, timeout="2")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="scheme"):
         RedisStore("memcached://localhost")
+
+
+async def flaky_app(scope: Scope, receive: Receive, send: Send) -> None:
+    """Like an app whose page logs out / redirects to login when the user is missing."""
+    session = scope["session"]
+    seen = {"user": session.get("user"), "store_failed": session.store_failed}
+    if scope["path"] == "/logout-if-anonymous" and session.get("user") is None:
+        session.clear()
+    elif scope["path"] == "/remember":
+        session["next"] = "/cart"
+    await send(START)
+    await send({"type": "http.response.body", "body": json.dumps(seen).encode()})
+
+
+async def test_a_failed_read_never_overwrites_or_logs_out_the_session(
+    redis_url: str, sync_redis: redis.Redis
+) -> None:
+    store = RedisStore(redis_url, timeout=0.3)
+    app = SessionMiddleware(counter_app, SECRET, store=store)
+    flaky = SessionMiddleware(flaky_app, SECRET, store=store)
+    try:
+        cookie = cookie_of(await call_http(app, path="/login", query_string=b"u=ann"))
+        headers = {"cookie": f"session={cookie}"}
+        (key,) = sync_redis.keys("session:*")
+        record = sync_redis.get(key)
+        # Redis stops answering (CLIENT PAUSE ALL: every command waits), as
+        # during a failover or an overloaded server: each load times out.
+        sync_redis.execute_command("CLIENT", "PAUSE", "3000", "ALL")
+        try:
+            during = [
+                await call_http(flaky, path=path, headers=headers)
+                for path in ("/logout-if-anonymous", "/remember")
+            ]
+        finally:
+            sync_redis.execute_command("CLIENT", "UNPAUSE")
+        for response in during:
+            # The app sees an empty session, and can tell why.
+            assert json.loads(response.text) == {"user": None, "store_failed": True}
+            # No Set-Cookie: the browser keeps its cookie (no logout, no new id).
+            assert response.header("set-cookie") is None
+        assert sync_redis.get(key) == record  # neither overwritten nor deleted
+        after = await call_http(flaky, path="/", headers=headers)
+        assert json.loads(after.text) == {"user": "ann", "store_failed": False}
+    finally:
+        await store.aclose()

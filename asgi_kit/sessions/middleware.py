@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any
 
+from asgi_kit._backend_failures import failure_log
 from asgi_kit._http import (
     MutableHeaders,
     _iter_cookie_pairs,
@@ -329,8 +330,11 @@ class SessionMiddleware:
         assert store is not None
         try:
             data = await store.load(session_id)
-        except Exception:
-            logger.exception("session store %r failed to load a session; using an empty one", store)
+        except Exception as exc:
+            # Not "no session": the record may well exist.  Flag it so the
+            # commit neither overwrites nor deletes it, nor drops the cookie.
+            session.store_failed = True
+            _failed(store, exc, "load")
             return
         if data:
             dict.update(session, data)
@@ -370,6 +374,13 @@ class SessionMiddleware:
     ) -> bytes | None:
         session_id = session._session_id
         ttl = self.max_age
+        if session.store_failed:
+            if session.modified:
+                logger.warning(
+                    "session changed while its store was unavailable; the change is not "
+                    "saved and the stored session is kept"
+                )
+            return None
         if session.modified:
             if not dict.__len__(session):
                 if session_id is not None:
@@ -399,10 +410,18 @@ async def _call(awaitable: Awaitable[Any], operation: str, store: SessionStore) 
         await awaitable
     except SerializationError:
         raise
-    except Exception:
-        logger.exception("session store %r failed to %s a session", store, operation)
+    except Exception as exc:
+        _failed(store, exc, operation)
         return False
     return True
+
+
+def _failed(store: SessionStore, exc: Exception, operation: str) -> None:
+    # Collapsed logging (first failure at once, then a summary per interval)
+    # and asgi_kit_backend_failures_total{component="sessions",outcome=operation}.
+    failure_log(
+        "sessions", store, "session store failed", traceback=True, use_structlog=False
+    ).failed(exc, operation, operation=f"failed to {operation} a session")
 
 
 def _replacement(original: Session, current: Mapping[str, Any]) -> Session:
@@ -412,6 +431,7 @@ def _replacement(original: Session, current: Mapping[str, Any]) -> Session:
     session.modified = True
     session._session_id = original._session_id
     session._payload = original._payload
+    session.store_failed = original.store_failed
     return session
 
 

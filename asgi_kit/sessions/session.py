@@ -48,6 +48,9 @@ class Session(dict[str, Any]):
             middleware then adds ``Vary: Cookie`` to the response.
         modified: True once the application changed the session; the
             middleware then saves it and sends the cookie.
+        store_failed: True when the server-side store could not be read
+            (an outage): the session looks empty, changes are not saved and
+            the cookie is kept, so the user is not logged out by it.
     """
 
     __slots__ = (
@@ -61,6 +64,7 @@ class Session(dict[str, Any]):
         "accessed",
         "loaded",
         "modified",
+        "store_failed",
     )
 
     def __init__(self, data: Iterable[tuple[str, Any]] | dict[str, Any] = (), /) -> None:
@@ -69,6 +73,9 @@ class Session(dict[str, Any]):
         self.loaded = True
         self.accessed = False
         self.modified = False
+        #: True when the server-side store failed to load this session: the
+        #: request runs with an empty session and nothing it changes is saved.
+        self.store_failed = False
         # Fast-path flag: loaded and already marked accessed.
         self._ready = False
         self._regenerate = False

@@ -8,6 +8,9 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CollectorRegistry
+
+from asgi_kit._backend_failures import DEFAULT_INTERVAL, check_interval
 from asgi_kit._redis import (
     DEFAULT_MAX_CONNECTIONS,
     LoopBoundClient,
@@ -217,6 +220,11 @@ class RedisBackend(Backend):
     connection, within ``timeout``, instead of failing.  For a client you
     pass in, the cap is the smaller of ``max_connections`` and its own pool's.
 
+    Failures are logged collapsed (the first at once, then one summary per
+    ``failure_log_interval`` seconds) and counted in
+    ``asgi_kit_backend_failures_total`` on ``registry`` (default: the global
+    prometheus_client REGISTRY).
+
     ``timeout`` (seconds) bounds each decision, including waiting for a
     connection and connecting; on expiry (or any Redis error) the decision
     raises :class:`BackendError` and the middleware applies
@@ -231,11 +239,21 @@ class RedisBackend(Backend):
         timeout: float = 1.0,
         *,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        registry: CollectorRegistry | None = None,
+        failure_log_interval: float = DEFAULT_INTERVAL,
     ) -> None:
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {prefix!r}")
         self.timeout = check_timeout(timeout)
         self.max_connections = check_max_connections(max_connections)
+        if registry is not None and not isinstance(registry, CollectorRegistry):
+            raise TypeError(
+                f"registry must be a prometheus_client CollectorRegistry, got {registry!r}"
+            )
+        #: Where ``asgi_kit_backend_failures_total`` is counted (None: the default REGISTRY).
+        self.registry = registry
+        #: Seconds between summary log lines while Redis keeps failing.
+        self.failure_log_interval = check_interval(failure_log_interval)
         try:
             import redis.asyncio as aioredis
             from redis.exceptions import NoScriptError, RedisError

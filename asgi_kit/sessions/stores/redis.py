@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
+from prometheus_client import CollectorRegistry
+
+from asgi_kit._backend_failures import DEFAULT_INTERVAL, check_interval
 from asgi_kit._redis import (
     DEFAULT_MAX_CONNECTIONS,
     LoopBoundClient,
@@ -57,6 +60,10 @@ class RedisStore(SessionStore):
             node on a cluster), and how many store calls are in flight on one
             client at once; a burst beyond it waits for a free connection
             within ``timeout`` instead of failing.
+        registry: Where failures are counted (``asgi_kit_backend_failures_total``;
+            None: prometheus_client's default REGISTRY).
+        failure_log_interval: Seconds between summary log lines while the
+            store keeps failing (the first failure is logged at once).
     """
 
     def __init__(
@@ -68,11 +75,21 @@ class RedisStore(SessionStore):
         default_ttl: int = DEFAULT_TTL,
         timeout: float = 2.0,
         max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        registry: CollectorRegistry | None = None,
+        failure_log_interval: float = DEFAULT_INTERVAL,
     ) -> None:
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {prefix!r}")
         self.timeout = check_timeout(timeout)
         self.max_connections = check_max_connections(max_connections)
+        if registry is not None and not isinstance(registry, CollectorRegistry):
+            raise TypeError(
+                f"registry must be a prometheus_client CollectorRegistry, got {registry!r}"
+            )
+        #: Where ``asgi_kit_backend_failures_total`` is counted (None: the default REGISTRY).
+        self.registry = registry
+        #: Seconds between summary log lines while Redis keeps failing.
+        self.failure_log_interval = check_interval(failure_log_interval)
         self.prefix = prefix
         self.default_ttl = check_positive_int(default_ttl)
         self.serializer = check_serializer(serializer)
