@@ -75,8 +75,9 @@ def pool_limit(client: Any, wanted: int) -> int:
     """The gate size for a user's client: ``wanted``, or less when its pool is smaller."""
     pool = getattr(client, "connection_pool", None)
     cap = getattr(pool, "max_connections", None)
-    if cap is None:  # RedisCluster: max_connections per node
-        cap = getattr(client, "max_connections", None)
+    if cap is None:  # RedisCluster: max_connections per node, among its node kwargs
+        kwargs = getattr(client, "connection_kwargs", None)
+        cap = kwargs.get("max_connections") if isinstance(kwargs, dict) else None
     if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:
         return min(wanted, cap)
     return wanted

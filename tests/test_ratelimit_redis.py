@@ -262,7 +262,7 @@ async def test_2000_decisions_in_flight_on_one_url_backend_admit_exactly_the_lim
     # waits for a connection instead of failing over to on_backend_error.
     backend = RedisBackend(redis_url, timeout=30.0)
     mw = RateLimitMiddleware(
-        app, rules=[Rule("100/minute")], backend=backend, on_backend_error="deny"
+        app, rules=[Rule("100/hour")], backend=backend, on_backend_error="deny"
     )
     try:
         with capture_logs() as logs:
