@@ -14,8 +14,8 @@ from ._support.redis import (
     SentinelSet,
     flushall,
     in_ci,
-    missing_tools,
     redis_binary,
+    require_tools,
 )
 from ._support.servers import SERVERS, LiveServerFactory
 
@@ -72,22 +72,9 @@ def redis_server() -> Iterator[RedisServer]:
         server.close()
 
 
-def _require(*tools: str) -> None:
-    """Skip without these Redis binaries; under CI=true, fail instead."""
-    missing = missing_tools(*tools)
-    if missing:
-        reason = (
-            f"{', '.join(missing)} not installed (Debian: apt-get install redis-server "
-            "redis-sentinel; or run scripts/ensure-redis.sh)"
-        )
-        if in_ci():
-            pytest.fail(f"CI=true and {reason}")
-        pytest.skip(reason)
-
-
 @pytest.fixture(scope="session")
 def _cluster_set() -> Iterator[RedisClusterSet]:
-    _require("redis-server", "redis-cli")
+    require_tools("redis-server", "redis-cli")
     cluster = RedisClusterSet()
     try:
         yield cluster
@@ -112,7 +99,7 @@ def redis_cluster(_cluster_set: RedisClusterSet) -> RedisClusterSet:
 
 @pytest.fixture(scope="session")
 def _sentinel_set() -> Iterator[SentinelSet]:
-    _require("redis-server", "redis-sentinel")
+    require_tools("redis-server", "redis-sentinel")
     sentinels = SentinelSet()
     try:
         yield sentinels

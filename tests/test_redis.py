@@ -89,3 +89,15 @@ async def test_the_gate_is_per_loop_and_bounds_concurrency() -> None:
 
 async def _gate_of(holder: LoopBoundClient) -> asyncio.Semaphore:
     return holder.gate()
+
+
+def test_missing_redis_tools_fail_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from ._support.redis import require_tools
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true and redis-sentinel"):
+        require_tools("redis-sentinel")
+    monkeypatch.setenv("CI", "")
+    with pytest.raises(pytest.skip.Exception, match="redis-sentinel"):
+        require_tools("redis-sentinel")

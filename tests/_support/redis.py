@@ -119,6 +119,21 @@ def missing_tools(*names: str) -> list[str]:
     return [name for name in names if shutil.which(name) is None]
 
 
+def require_tools(*tools: str) -> None:
+    """Skip the test without these Redis binaries; under CI=true, fail it instead."""
+    import pytest
+
+    missing = missing_tools(*tools)
+    if missing:
+        reason = (
+            f"{', '.join(missing)} not installed (Debian: apt-get install redis-server "
+            "redis-tools redis-sentinel; or run scripts/ensure-redis.sh)"
+        )
+        if in_ci():
+            pytest.fail(f"CI=true and {reason}")
+        pytest.skip(reason)
+
+
 def _wait(condition: Callable[[], bool], what: str, timeout: float) -> None:
     """Poll ``condition`` until it holds (never sleep-and-hope)."""
     deadline = time.monotonic() + timeout
