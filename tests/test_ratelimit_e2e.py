@@ -96,8 +96,9 @@ async def test_2000_requests_in_flight_across_processes_admit_exactly_100(
             assert r.headers["ratelimit-policy"] == f"100;w={window}"
             assert r.json()["detail"] == "Too Many Requests"
         assert sorted(int(r.headers["ratelimit-remaining"]) for r in ok) == list(range(100))
-        # The decision really was shared: several processes admitted requests.
-        assert len({r.headers["x-worker-pid"] for r in ok}) >= 2
+        # The decision really was shared: several processes answered, and
+        # together they admitted 100, not 100 each.
+        assert len({r.headers["x-worker-pid"] for r in responses}) >= 2
         assert any(r.url.port == skewed.port for r in ok + limited)
 
 

@@ -223,22 +223,22 @@ async def test_cluster_mode_decides_one_slot_per_call(redis_url: str) -> None:
     # A standalone server stands in for a cluster: the backend must split keys
     # by hash slot (one script per slot) when it talks to a RedisCluster.
     client = aioredis.Redis.from_url(redis_url)
-    calls: list[tuple[Any, ...]] = []
-    original = client.evalsha
-
-    async def counting(*args: Any) -> Any:
-        calls.append(args)
-        return await original(*args)
-
-    client.evalsha = counting  # type: ignore[method-assign]
+    calls: list[tuple[str, list[str]]] = []
     backend = RedisBackend(client)
+    original = backend._run
+
+    def counting(script: str, sha: str, keys: list[str], args: list[int]) -> Any:
+        calls.append((sha, keys))
+        return original(script, sha, keys, args)
+
+    backend._run = counting  # type: ignore[method-assign]
     backend._cluster = True
     by_ip, by_user = Rule("1/minute", name="ip"), Rule("5/minute", name="user")
     await backend.hit([(by_ip, "203.0.113.1")])  # loads the script
     calls.clear()
     outcomes = await backend.hit([(by_ip, "203.0.113.2"), (by_user, "alice")])
     assert [o.allowed for o in outcomes] == [True, True]
-    assert len(calls) == 2 and all(c[1] == 1 for c in calls)  # one key per call
+    assert len(calls) == 2 and all(len(c[1]) == 1 for c in calls)  # one key per call
     # Same client key for both rules: one slot, one call.
     calls.clear()
     await backend.hit([(by_ip, "carol"), (by_user, "carol")])
@@ -311,3 +311,31 @@ def test_pool_size_option_validated(redis_url: str) -> None:
         RedisBackend(redis_url, max_connections="9")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="timeout"):
         RedisBackend(redis_url, timeout="1")  # type: ignore[arg-type]
+
+
+async def test_a_burst_after_script_flush_is_decided_not_failed(
+    backend: RedisBackend, sync_redis: redis.Redis
+) -> None:
+    # Concurrent decisions go out together; every one of them meets NOSCRIPT
+    # and is decided again with EVAL, within the same decision.
+    rule = Rule("100/hour")
+    await backend.hit([(rule, "warm")])
+    sync_redis.script_flush()
+    outcomes = await asyncio.gather(*(backend.hit([(rule, "k")]) for _ in range(300)))
+    assert sum(o[0].allowed for o in outcomes) == 100
+    assert sync_redis.script_exists(SCRIPT_SHA)[0]
+
+
+async def test_an_error_reply_fails_only_its_own_decision(
+    backend: RedisBackend, sync_redis: redis.Redis
+) -> None:
+    rule = Rule("100/hour")
+    sync_redis.rpush(backend.key_for(rule, "broken"), "x")  # WRONGTYPE for this client only
+    keys = ["broken" if i % 10 == 0 else f"ok{i}" for i in range(200)]
+    results = await asyncio.gather(
+        *(backend.hit([(rule, k)]) for k in keys), return_exceptions=True
+    )
+    failed = [k for k, r in zip(keys, results, strict=True) if isinstance(r, BaseException)]
+    assert failed == ["broken"] * 20
+    assert all(isinstance(r, BackendError) and "WRONGTYPE" in str(r) for r in results[::10])
+    assert all(r[0].allowed for r in results if not isinstance(r, BaseException))  # type: ignore[index]

@@ -147,7 +147,9 @@ async def test_four_uvicorn_workers_share_one_exact_limit(deployment: Deployment
     assert (statuses.count(200), statuses.count(429)) == (100, 900)
     ok = [r for r in responses if r.status_code == 200]
     assert sorted(int(r.headers["ratelimit-remaining"]) for r in ok) == list(range(100))
-    assert len({r.headers["x-worker-pid"] for r in ok}) >= 2
+    # Several workers answered; had each kept its own count, each would have
+    # admitted 100.
+    assert len({r.headers["x-worker-pid"] for r in responses}) >= 2
 
 
 # ------------------------------------------------------------------ failover (last)
