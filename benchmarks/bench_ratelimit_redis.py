@@ -15,7 +15,8 @@ Candidates: asgi_kit's ``RedisBackend`` built from a URL; asgi-ratelimit's
 ``RedisBackend`` on a ``redis.asyncio`` client from a URL (as its README
 shows) and on a blocking pool of the same size as ours; limits' async Redis
 storage (what slowapi is built on; redis-py implementation) with its
-fixed-window limiter, slowapi's default.
+fixed-window limiter, slowapi's default, as configured from a URL and on a
+blocking pool of the same size as ours.
 
 Run: ``python -m benchmarks.bench_ratelimit_redis`` (or ``python -m
 benchmarks ratelimit_redis``).  The numbers compare candidates within one
@@ -77,12 +78,20 @@ async def _asgi_ratelimit(url: str, blocking: bool) -> tuple[Decide, Callable[[]
     return decide, client.aclose
 
 
-async def _limits(url: str) -> tuple[Decide, Callable[[], Awaitable[None]]]:
+async def _limits(url: str, blocking: bool) -> tuple[Decide, Callable[[], Awaitable[None]]]:
+    import redis.asyncio as aioredis
     from limits import parse
     from limits.aio.storage import RedisStorage
     from limits.aio.strategies import FixedWindowRateLimiter
 
-    storage = RedisStorage(url.replace("redis://", "async+redis://", 1), implementation="redispy")
+    options: dict[str, Any] = {}
+    if blocking:
+        options["connection_pool"] = aioredis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL, timeout=30
+        )
+    storage = RedisStorage(
+        url.replace("redis://", "async+redis://", 1), implementation="redispy", **options
+    )
     limiter = FixedWindowRateLimiter(storage)
     item = parse("1000000/minute")
 
@@ -101,7 +110,8 @@ CANDIDATES: dict[str, Callable[[str], Awaitable[tuple[Decide, Callable[[], Await
     f"asgi-ratelimit RedisBackend (blocking pool of {POOL})": lambda url: _asgi_ratelimit(
         url, True
     ),
-    "limits async Redis storage, fixed window (slowapi's)": _limits,
+    "limits async Redis storage, fixed window (slowapi's)": lambda url: _limits(url, False),
+    f"limits async Redis storage, blocking pool of {POOL}": lambda url: _limits(url, True),
 }
 
 
