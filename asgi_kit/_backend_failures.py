@@ -32,6 +32,7 @@ __all__ = [
     "METRIC_NAME",
     "FailureLog",
     "check_interval",
+    "check_registry",
     "failure_counter",
     "failure_log",
 ]
@@ -42,6 +43,7 @@ DEFAULT_INTERVAL = 10.0
 
 _counters: dict[int, Counter] = {}
 _logs: weakref.WeakKeyDictionary[object, FailureLog] = weakref.WeakKeyDictionary()
+_by_class: dict[tuple[str, type], FailureLog] = {}
 
 
 def check_interval(value: object) -> float:
@@ -51,6 +53,13 @@ def check_interval(value: object) -> float:
     if not value > 0:
         raise ValueError(f"failure_log_interval must be positive, got {value!r}")
     return float(value)
+
+
+def check_registry(registry: object) -> CollectorRegistry | None:
+    """Validate a ``registry`` option (None: prometheus_client's default REGISTRY)."""
+    if registry is not None and not isinstance(registry, CollectorRegistry):
+        raise TypeError(f"registry must be a prometheus_client CollectorRegistry, got {registry!r}")
+    return registry
 
 
 def failure_counter(registry: CollectorRegistry | None = None) -> Counter:
@@ -234,7 +243,16 @@ def failure_log(
     when it has them (``RedisBackend``, ``RedisStore``), so a custom
     backend gets the defaults.
     """
-    log = _logs.get(backend)
+    try:
+        log = _logs.get(backend)
+    except TypeError:  # not weak-referenceable (__slots__): one log per class then
+        key = (component, type(backend))
+        log = _by_class.get(key)
+        if log is None:
+            log = _by_class[key] = FailureLog(
+                component, backend, event, traceback=traceback, use_structlog=use_structlog
+            )
+        return log
     if log is None:
         log = FailureLog(
             component,

@@ -28,6 +28,7 @@ from urllib.parse import unquote, urlsplit
 __all__ = [
     "DEFAULT_MAX_CONNECTIONS",
     "LoopBoundClient",
+    "bind_client",
     "check_max_connections",
     "check_timeout",
     "client_from_url",
@@ -81,6 +82,28 @@ def pool_limit(client: Any, wanted: int) -> int:
     if isinstance(cap, int) and not isinstance(cap, bool) and cap > 0:
         return min(wanted, cap)
     return wanted
+
+
+def bind_client(url_or_client: object, timeout: float, max_connections: int) -> LoopBoundClient:
+    """The loop-bound holder of a URL's client (built here) or of a user's client.
+
+    Raises ``TypeError`` for redis-py's blocking client, whose calls would
+    stall the event loop; the caller checks the client has the methods it needs.
+    """
+    if isinstance(url_or_client, str):
+        url = url_or_client
+        return LoopBoundClient(
+            client_from_url(url, timeout, max_connections),
+            lambda: client_from_url(url, timeout, max_connections),
+            max_connections,
+        )
+    if is_sync_client(url_or_client):
+        raise TypeError(
+            "url_or_client is a synchronous redis client, which would block the event "
+            "loop: pass a redis.asyncio client (Redis, RedisCluster, a Sentinel "
+            "master_for() client) or a Redis URL"
+        )
+    return LoopBoundClient(url_or_client, None, pool_limit(url_or_client, max_connections))
 
 
 def client_from_url(url: str, timeout: float, max_connections: int) -> Any:

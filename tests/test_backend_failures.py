@@ -134,3 +134,14 @@ def test_options_validated() -> None:
         RedisBackend("redis://localhost", failure_log_interval=0)
     with pytest.raises(TypeError, match="registry"):
         RedisStore("redis://localhost", registry="default")  # type: ignore[arg-type]
+
+
+def test_a_backend_that_cannot_be_weakly_referenced_gets_a_log_too() -> None:
+    from asgi_kit._backend_failures import failure_log
+
+    class Slotted:
+        __slots__ = ()  # no __weakref__
+
+    first = failure_log("ratelimit", Slotted(), "x")
+    assert failure_log("ratelimit", Slotted(), "x") is first  # one per class then
+    assert first.backend == "Slotted"

@@ -61,7 +61,9 @@ async def test_1000_concurrent_sessions_read_and_write_without_errors(
             )
     finally:
         await store.aclose()
-    assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert not [
+        r for r in caplog.records if r.name.startswith("asgi_kit") and r.levelno >= logging.WARNING
+    ]
     assert [json.loads(r.text) for r in bumps] == [{"user": u, "n": 1} for u in users]
     assert [json.loads(r.text) for r in reads] == [{"user": u, "n": 1} for u in users]
     assert len(sync_redis.keys("session:*")) == 1000

@@ -12,7 +12,8 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from .servers import free_port
@@ -78,13 +79,7 @@ class RedisServer:
         raise RuntimeError(f"redis-server did not answer PING within {timeout}s")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.proc = None
 
     def restart(self) -> None:
@@ -94,6 +89,17 @@ class RedisServer:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self._dir, ignore_errors=True)
+
+
+def terminate(proc: subprocess.Popen[bytes] | None) -> None:
+    """Stop ``proc`` (SIGTERM, then SIGKILL after 10 s) if it is running."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def flushall(url: str) -> None:
@@ -183,13 +189,7 @@ class _Process:
         self.proc = None
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc)
         self.proc = None
 
     @property
@@ -218,6 +218,15 @@ def _client(port: int) -> Any:
     import redis
 
     return redis.Redis(host="127.0.0.1", port=port, socket_timeout=5, socket_connect_timeout=5)
+
+
+@contextmanager
+def _connection(port: int) -> Iterator[Any]:
+    client = _client(port)
+    try:
+        yield client
+    finally:
+        client.close()
 
 
 def _ports(n: int) -> list[int]:
@@ -293,13 +302,10 @@ class RedisClusterSet:
         self.url = "redis+cluster://" + ",".join(f"127.0.0.1:{p}" for p in self.ports[:3])
 
     def _cluster_ok(self, port: int) -> bool:
-        client = _client(port)
-        try:
+        with _connection(port) as client:
             info = client.execute_command("CLUSTER", "INFO")
             text = info.decode() if isinstance(info, bytes) else str(info)
             return "cluster_state:ok" in text and "cluster_slots_ok:16384" in text
-        finally:
-            client.close()
 
     def masters(self) -> list[int]:
         """Ports of the running masters."""
@@ -307,12 +313,9 @@ class RedisClusterSet:
         for port, node in self.nodes.items():
             if not node.running:
                 continue
-            client = _client(port)
-            try:
+            with _connection(port) as client:
                 if client.info("replication")["role"] == "master":
                     out.append(port)
-            finally:
-                client.close()
         return out
 
     def wait_healthy(self, timeout: float = 60) -> None:
@@ -326,35 +329,26 @@ class RedisClusterSet:
             if len(masters) != 3:
                 return False
             for port in masters:
-                client = _client(port)
-                try:
+                with _connection(port) as client:
                     if client.info("replication")["connected_slaves"] < 1:
                         return False
-                finally:
-                    client.close()
             return True
 
         _wait(healthy, "a healthy Redis Cluster", timeout)
 
     def master_for(self, key: str) -> int:
         """The port of the master serving ``key``'s slot."""
-        client = _client(self.masters()[0])
-        try:
+        with _connection(self.masters()[0]) as client:
             slot = client.execute_command("CLUSTER", "KEYSLOT", key)
             for start, end, master, *_ in client.execute_command("CLUSTER", "SLOTS"):
                 if int(start) <= int(slot) <= int(end):
                     return int(master[1])
-        finally:
-            client.close()
         raise RuntimeError(f"no master for {key!r}")
 
     def wait_replicated(self, port: int, timeout: float = 20) -> None:
         """Block until the replica of master ``port`` has every write (WAIT 1)."""
-        client = _client(port)
-        try:
+        with _connection(port) as client:
             _wait(lambda: int(client.execute_command("WAIT", 1, 1000)) >= 1, "replication", timeout)
-        finally:
-            client.close()
 
     def kill(self, port: int) -> None:
         self.nodes[port].kill()
@@ -365,11 +359,8 @@ class RedisClusterSet:
 
     def flushall(self) -> None:
         for port in self.masters():
-            client = _client(port)
-            try:
+            with _connection(port) as client:
                 client.flushall()
-            finally:
-                client.close()
 
     def async_client(self) -> Any:
         """A ``redis.asyncio.RedisCluster`` the caller closes."""
@@ -379,11 +370,8 @@ class RedisClusterSet:
 
     def script_flush(self) -> None:
         for port in self.masters():
-            client = _client(port)
-            try:
+            with _connection(port) as client:
                 client.script_flush()
-            finally:
-                client.close()
 
     def fail_over(self, key: str) -> int:
         """Crash the master serving ``key`` (after its writes reached the replica)."""
@@ -470,14 +458,11 @@ class SentinelSet:
 
     def master(self) -> int:
         """The port the sentinels name as master."""
-        client = _client(self.sentinel_ports[0])
-        try:
+        with _connection(self.sentinel_ports[0]) as client:
             _host, port = client.execute_command(
                 "SENTINEL", "GET-MASTER-ADDR-BY-NAME", self.SERVICE
             )
             return int(port)
-        finally:
-            client.close()
 
     def wait_healthy(self, timeout: float = 60) -> None:
         """Every sentinel knows the master, its replica and the other sentinels."""
@@ -487,8 +472,7 @@ class SentinelSet:
             if not self.servers[master].running:
                 return False
             for port in self.sentinel_ports:
-                client = _client(port)
-                try:
+                with _connection(port) as client:
                     state = client.sentinel_master(self.SERVICE)  # parsed by redis-py
                     if int(state["port"]) != master or int(state["num-slaves"]) < 1:
                         return False
@@ -496,27 +480,19 @@ class SentinelSet:
                         return False
                     if state.get("is_sdown") or state.get("is_odown"):
                         return False
-                finally:
-                    client.close()
-            client = _client(master)
-            try:
+            with _connection(master) as client:
                 replication = client.info("replication")
                 return bool(
                     replication["role"] == "master"
                     and replication["connected_slaves"] >= 1
                     and replication["slave0"]["state"] == "online"
                 )
-            finally:
-                client.close()
 
         _wait(healthy, "a healthy Sentinel set-up", timeout)
 
     def wait_replicated(self, timeout: float = 20) -> None:
-        client = _client(self.master())
-        try:
+        with _connection(self.master()) as client:
             _wait(lambda: int(client.execute_command("WAIT", 1, 1000)) >= 1, "replication", timeout)
-        finally:
-            client.close()
 
     def async_client(self) -> Any:
         """A Sentinel ``master_for()`` client (``redis.asyncio``) the caller closes."""
@@ -526,11 +502,8 @@ class SentinelSet:
         return sentinel.master_for(self.SERVICE, socket_timeout=5)
 
     def script_flush(self) -> None:
-        client = _client(self.master())
-        try:
+        with _connection(self.master()) as client:
             client.script_flush()
-        finally:
-            client.close()
 
     def fail_over(self, key: str) -> int:
         """Crash the master (after its writes reached the replica)."""
@@ -539,25 +512,23 @@ class SentinelSet:
         self.servers[port].kill()
         return port
 
-    def wait_promoted(self, old: int, timeout: float = 60) -> int:
-        """Wait until the sentinels name a new, writable master; return its port."""
+    def wait_promoted(self, old: int, timeout: float = 60) -> None:
+        """Wait until the sentinels name a new master, and it accepts writes."""
         _wait(lambda: self.master() != old, "a promoted replica", timeout)
-        new = self.master()
-        _wait(
-            lambda: _client(new).info("replication")["role"] == "master", "the new master", timeout
-        )
-        return new
+
+        def writable() -> bool:
+            with _connection(self.master()) as client:
+                return bool(client.info("replication")["role"] == "master")
+
+        _wait(writable, "the new master", timeout)
 
     def restart(self, port: int) -> None:
         """Bring the old master back; the sentinels turn it into a replica."""
         self.servers[port].start()
 
     def flushall(self) -> None:
-        client = _client(self.master())
-        try:
+        with _connection(self.master()) as client:
             client.flushall()
-        finally:
-            client.close()
 
     def close(self) -> None:
         for proc in [*self.sentinels, *self.servers.values()]:

@@ -10,15 +10,13 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
-from asgi_kit._backend_failures import DEFAULT_INTERVAL, check_interval
+from asgi_kit._backend_failures import DEFAULT_INTERVAL, check_interval, check_registry
 from asgi_kit._redis import (
     DEFAULT_MAX_CONNECTIONS,
     LoopBoundClient,
+    bind_client,
     check_max_connections,
     check_timeout,
-    client_from_url,
-    is_sync_client,
-    pool_limit,
 )
 from asgi_kit.ratelimit.rule import Rule
 
@@ -219,6 +217,8 @@ class RedisBackend(Backend):
     in flight on one client at once: a burst beyond it waits for a free
     connection, within ``timeout``, instead of failing.  For a client you
     pass in, the cap is the smaller of ``max_connections`` and its own pool's.
+    Decisions started in the same event-loop iteration (a burst) are sent
+    together in pipelines of up to 128, each still its own ``EVALSHA``.
 
     Failures are logged collapsed (the first at once, then one summary per
     ``failure_log_interval`` seconds) and counted in
@@ -246,12 +246,8 @@ class RedisBackend(Backend):
             raise TypeError(f"prefix must be a str, got {prefix!r}")
         self.timeout = check_timeout(timeout)
         self.max_connections = check_max_connections(max_connections)
-        if registry is not None and not isinstance(registry, CollectorRegistry):
-            raise TypeError(
-                f"registry must be a prometheus_client CollectorRegistry, got {registry!r}"
-            )
         #: Where ``asgi_kit_backend_failures_total`` is counted (None: the default REGISTRY).
-        self.registry = registry
+        self.registry = check_registry(registry)
         #: Seconds between summary log lines while Redis keeps failing.
         self.failure_log_interval = check_interval(failure_log_interval)
         try:
@@ -262,24 +258,8 @@ class RedisBackend(Backend):
                 "RedisBackend needs the redis package: pip install 'asgi-kit[redis]'"
             ) from exc
         self.prefix = prefix
-        if isinstance(url_or_client, str):
-            url = url_or_client
-            size = self.max_connections
-            self._redis = LoopBoundClient(
-                client_from_url(url, self.timeout, size),
-                lambda: client_from_url(url, self.timeout, size),
-                size,
-            )
-        elif is_sync_client(url_or_client):
-            raise TypeError(
-                "url_or_client is a synchronous redis client, which would block the event "
-                "loop: pass a redis.asyncio.Redis (or RedisCluster) client or a redis:// URL"
-            )
-        elif callable(getattr(url_or_client, "evalsha", None)):
-            self._redis = LoopBoundClient(
-                url_or_client, None, pool_limit(url_or_client, self.max_connections)
-            )
-        else:
+        self._redis = bind_client(url_or_client, self.timeout, self.max_connections)
+        if not callable(getattr(self._redis.client, "evalsha", None)):
             raise TypeError(
                 "url_or_client must be a Redis URL or a redis.asyncio client, "
                 f"got {url_or_client!r}"
@@ -335,7 +315,7 @@ class RedisBackend(Backend):
         loop = asyncio.get_running_loop()
         calls = self._calls
         if calls is None or calls.loop is not loop:
-            calls = self._calls = _ScriptCalls(self._redis, self._no_script, self._redis_error)
+            calls = self._calls = _ScriptCalls(self._redis)
         return calls.submit(loop, script, sha, keys, args)
 
     async def _hit_cluster(
@@ -425,15 +405,26 @@ class _ScriptCalls:
 
     MAX_BATCH = 128
 
-    __slots__ = ("_holder", "_no_script", "_queue", "_redis_error", "_scheduled", "_tasks", "loop")
+    __slots__ = (
+        "_connection_error",
+        "_holder",
+        "_no_script",
+        "_queue",
+        "_redis_error",
+        "_scheduled",
+        "_tasks",
+        "loop",
+    )
 
-    def __init__(
-        self, holder: LoopBoundClient, no_script: type[Exception], redis_error: type[Exception]
-    ) -> None:
+    def __init__(self, holder: LoopBoundClient) -> None:
+        from redis.exceptions import ConnectionError as RedisConnectionError
+        from redis.exceptions import NoScriptError, RedisError
+
         self.loop = asyncio.get_running_loop()
         self._holder = holder
-        self._no_script = no_script
-        self._redis_error = redis_error
+        self._no_script = NoScriptError
+        self._redis_error = RedisError
+        self._connection_error = RedisConnectionError
         self._queue: list[tuple[str, str, list[str], list[int], asyncio.Future[Any]]] = []
         self._scheduled = False
         self._tasks: set[asyncio.Task[None]] = set()
@@ -513,13 +504,21 @@ class _ScriptCalls:
         for _, sha, keys, args, _ in batch:
             pipe.evalsha(sha, len(keys), *keys, *args)
         results: list[Any] = await pipe.execute(raise_on_error=False)
-        missing = [i for i, result in enumerate(results) if isinstance(result, self._no_script)]
-        if missing:
+        # A cluster pipeline reports a node's dropped connection (a failover)
+        # per command instead of raising: send those once more, when the
+        # client has looked up the new topology.  (Retrying can only charge
+        # twice, never admit more.)  Then NOSCRIPT: a promoted replica or a
+        # restarted server has no cached script; EVAL caches it again.
+        for retry, method in ((self._connection_error, "evalsha"), (self._no_script, "eval")):
+            again = [i for i, result in enumerate(results) if isinstance(result, retry)]
+            if not again:
+                continue
             pipe = client.pipeline(transaction=False)
-            for i in missing:
-                script, _, keys, args, _ = batch[i]
-                pipe.eval(script, len(keys), *keys, *args)
-            for i, result in zip(missing, await pipe.execute(raise_on_error=False), strict=True):
+            for i in again:
+                script, sha, keys, args, _ = batch[i]
+                first = script if method == "eval" else sha
+                getattr(pipe, method)(first, len(keys), *keys, *args)
+            for i, result in zip(again, await pipe.execute(raise_on_error=False), strict=True):
                 results[i] = result
         return results
 

@@ -7,15 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
-from asgi_kit._backend_failures import DEFAULT_INTERVAL, check_interval
+from asgi_kit._backend_failures import DEFAULT_INTERVAL, check_interval, check_registry
 from asgi_kit._redis import (
     DEFAULT_MAX_CONNECTIONS,
-    LoopBoundClient,
+    bind_client,
     check_max_connections,
     check_timeout,
-    client_from_url,
-    is_sync_client,
-    pool_limit,
 )
 
 from .base import (
@@ -82,35 +79,19 @@ class RedisStore(SessionStore):
             raise TypeError(f"prefix must be a str, got {prefix!r}")
         self.timeout = check_timeout(timeout)
         self.max_connections = check_max_connections(max_connections)
-        if registry is not None and not isinstance(registry, CollectorRegistry):
-            raise TypeError(
-                f"registry must be a prometheus_client CollectorRegistry, got {registry!r}"
-            )
         #: Where ``asgi_kit_backend_failures_total`` is counted (None: the default REGISTRY).
-        self.registry = registry
+        self.registry = check_registry(registry)
         #: Seconds between summary log lines while Redis keeps failing.
         self.failure_log_interval = check_interval(failure_log_interval)
         self.prefix = prefix
         self.default_ttl = check_positive_int(default_ttl)
         self.serializer = check_serializer(serializer)
-        if is_sync_client(url_or_client):
-            raise TypeError(
-                "url_or_client is a synchronous redis client, which would block the event "
-                "loop: pass a redis.asyncio.Redis client or a redis:// URL"
-            )
-        if isinstance(url_or_client, str):
-            url, timeout, size = url_or_client, self.timeout, self.max_connections
-            try:
-                client = client_from_url(url, timeout, size)
-            except ImportError as exc:  # pragma: no cover - depends on the environment
-                raise ImportError(
-                    "RedisStore needs the redis package: pip install 'asgi-kit[redis]'"
-                ) from exc
-            self._redis = LoopBoundClient(client, lambda: client_from_url(url, timeout, size), size)
-        else:
-            self._redis = LoopBoundClient(
-                url_or_client, None, pool_limit(url_or_client, self.max_connections)
-            )
+        try:
+            self._redis = bind_client(url_or_client, self.timeout, self.max_connections)
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "RedisStore needs the redis package: pip install 'asgi-kit[redis]'"
+            ) from exc
         if not callable(getattr(self._redis.client, "get", None)):
             raise TypeError("url_or_client must be a Redis URL or a redis.asyncio client")
 
