@@ -273,3 +273,9 @@ class LoopBoundClient:
         """
         if self._factory is not None and self._loop in (None, asyncio.get_running_loop()):
             await self.client.aclose()
+            # A redis+sentinel:// client also holds connections to the sentinels.
+            manager = getattr(
+                getattr(self.client, "connection_pool", None), "sentinel_manager", None
+            )
+            for sentinel in getattr(manager, "sentinels", ()):
+                await sentinel.aclose()

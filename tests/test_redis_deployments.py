@@ -152,6 +152,29 @@ async def test_four_uvicorn_workers_share_one_exact_limit(deployment: Deployment
     assert len({r.headers["x-worker-pid"] for r in responses}) >= 2
 
 
+async def test_closing_a_sentinel_url_store_closes_its_sentinel_connections(
+    redis_sentinel: SentinelSet,
+) -> None:
+    import redis
+
+    def clients() -> int:
+        counts = []
+        for port in redis_sentinel.sentinel_ports:
+            admin = redis.Redis(host="127.0.0.1", port=port)
+            try:
+                counts.append(len(admin.client_list()) - 1)  # minus this one
+            finally:
+                admin.close()
+        return sum(counts)
+
+    before = clients()
+    store = RedisStore(redis_sentinel.url, timeout=30.0)
+    await store.save("probe", {"a": 1}, 60)
+    assert clients() > before
+    await store.aclose()
+    await _until(lambda: clients() == before, timeout=20)  # the server sees the close
+
+
 # ------------------------------------------------------------------ failover (last)
 
 
