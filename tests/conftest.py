@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 import structlog
 
-from ._support.redis import RedisServer, flushall, in_ci, redis_binary
+from ._support.redis import (
+    RedisClusterSet,
+    RedisServer,
+    SentinelSet,
+    flushall,
+    in_ci,
+    redis_binary,
+    require_tools,
+)
 from ._support.servers import SERVERS, LiveServerFactory
 
 
@@ -79,6 +87,59 @@ def redis_server() -> Iterator[RedisServer]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def _cluster_set() -> Iterator[RedisClusterSet]:
+    require_tools("redis-server", "redis-cli")
+    cluster = RedisClusterSet()
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+@pytest.fixture
+def redis_cluster(_cluster_set: RedisClusterSet) -> RedisClusterSet:
+    """A local Redis Cluster (3 masters + 3 replicas), healthy and empty.
+
+    Started once per session; a test may kill a master (``fail_over``): the
+    next test waits until the cluster is whole again.
+    """
+    for port, node in _cluster_set.nodes.items():
+        if not node.running:
+            _cluster_set.restart(port)
+    _cluster_set.wait_healthy()
+    _cluster_set.flushall()
+    return _cluster_set
+
+
+@pytest.fixture(scope="session")
+def _sentinel_set() -> Iterator[SentinelSet]:
+    require_tools("redis-server", "redis-sentinel")
+    sentinels = SentinelSet()
+    try:
+        yield sentinels
+    finally:
+        sentinels.close()
+
+
+@pytest.fixture
+def redis_sentinel(_sentinel_set: SentinelSet) -> SentinelSet:
+    """1 master, 1 replica and 3 sentinels, healthy and empty (started once per session)."""
+    for port, server in _sentinel_set.servers.items():
+        if not server.running:
+            _sentinel_set.restart(port)
+    _sentinel_set.wait_healthy()
+    _sentinel_set.flushall()
+    return _sentinel_set
+
+
+@pytest.fixture(params=["cluster", "sentinel"])
+def deployment(request: pytest.FixtureRequest) -> RedisClusterSet | SentinelSet:
+    """Each distributed deployment in turn: Redis Cluster, then Sentinel."""
+    name = "redis_cluster" if request.param == "cluster" else "redis_sentinel"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
 
 
 @pytest.fixture(params=SERVERS)

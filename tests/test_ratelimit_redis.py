@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from structlog.testing import capture_logs
 
 from asgi_kit.ratelimit import BackendError, RateLimitMiddleware, RedisBackend, Rule
-from asgi_kit.ratelimit.backends.redis import SCRIPT_SHA
+from asgi_kit.ratelimit.backends.redis import REFUND_SHA, SCRIPT_SHA
 
 from ._support.asgi import call_http
 from ._support.redis import RedisServer
@@ -223,30 +223,119 @@ async def test_cluster_mode_decides_one_slot_per_call(redis_url: str) -> None:
     # A standalone server stands in for a cluster: the backend must split keys
     # by hash slot (one script per slot) when it talks to a RedisCluster.
     client = aioredis.Redis.from_url(redis_url)
-    calls: list[tuple[Any, ...]] = []
-    original = client.evalsha
-
-    async def counting(*args: Any) -> Any:
-        calls.append(args)
-        return await original(*args)
-
-    client.evalsha = counting  # type: ignore[method-assign]
+    calls: list[tuple[str, list[str]]] = []
     backend = RedisBackend(client)
+    original = backend._run
+
+    def counting(script: str, sha: str, keys: list[str], args: list[int]) -> Any:
+        calls.append((sha, keys))
+        return original(script, sha, keys, args)
+
+    backend._run = counting  # type: ignore[method-assign]
     backend._cluster = True
     by_ip, by_user = Rule("1/minute", name="ip"), Rule("5/minute", name="user")
     await backend.hit([(by_ip, "203.0.113.1")])  # loads the script
     calls.clear()
     outcomes = await backend.hit([(by_ip, "203.0.113.2"), (by_user, "alice")])
     assert [o.allowed for o in outcomes] == [True, True]
-    assert len(calls) == 2 and all(c[1] == 1 for c in calls)  # one key per call
+    assert len(calls) == 2 and all(len(c[1]) == 1 for c in calls)  # one key per call
     # Same client key for both rules: one slot, one call.
     calls.clear()
     await backend.hit([(by_ip, "carol"), (by_user, "carol")])
     assert len(calls) == 1
-    # The first slot denies: the second is not charged and reports full quota.
+    # The first slot denies: the second slot admitted, so it is refunded (one
+    # more call) and reports what it had left before this request.
     calls.clear()
     outcomes = await backend.hit([(by_ip, "203.0.113.2"), (by_user, "alice")])
     assert [o.allowed for o in outcomes] == [False, True]
-    assert outcomes[1].remaining == 5
-    assert len(calls) == 1
+    assert outcomes[1].remaining == 4
+    assert len(calls) == 3 and calls[2][0] == REFUND_SHA
+    (alone,) = await backend.hit([(by_user, "alice")])
+    assert alone.remaining == 3  # the denied request consumed nothing
     await client.aclose()
+
+
+async def test_2000_decisions_in_flight_on_one_url_backend_admit_exactly_the_limit(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Far more decisions in flight than the pool has connections: the burst
+    # waits for a connection instead of failing over to on_backend_error.
+    backend = RedisBackend(redis_url, timeout=30.0)
+    mw = RateLimitMiddleware(
+        app, rules=[Rule("100/hour")], backend=backend, on_backend_error="deny"
+    )
+    try:
+        with capture_logs() as logs:
+            responses = await asyncio.gather(
+                *(call_http(mw, client=("203.0.113.7", 1)) for _ in range(2000))
+            )
+    finally:
+        await backend.close()
+    statuses = [r.status for r in responses]
+    assert statuses.count(200) == 100
+    assert statuses.count(429) == 1900
+    assert logs == [] and not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
+async def test_a_small_pool_serves_a_burst_without_errors(
+    redis_url: str, sync_redis: redis.Redis
+) -> None:
+    backend = RedisBackend(redis_url, timeout=30.0, max_connections=3)
+    rule = Rule("50/minute", algorithm="fixed_window")
+    try:
+        outcomes = await asyncio.gather(*(backend.hit([(rule, "k")]) for _ in range(300)))
+        clients = [c for c in sync_redis.client_list() if c.get("cmd") != "client|list"]
+    finally:
+        await backend.close()
+    assert sum(o[0].allowed for o in outcomes) == 50
+    assert len(clients) <= 3  # never more connections than the pool size
+
+
+async def test_a_users_client_with_a_small_pool_is_not_overrun(redis_url: str) -> None:
+    # redis-py's own pool raises MaxConnectionsError past max_connections;
+    # the backend never puts more decisions in flight than that pool holds.
+    client = aioredis.Redis.from_url(redis_url, max_connections=4)
+    backend = RedisBackend(client, timeout=30.0)
+    rule = Rule("10/minute")
+    try:
+        outcomes = await asyncio.gather(*(backend.hit([(rule, "k")]) for _ in range(400)))
+    finally:
+        await client.aclose()
+    assert sum(o[0].allowed for o in outcomes) == 10
+
+
+def test_pool_size_option_validated(redis_url: str) -> None:
+    with pytest.raises(ValueError, match="max_connections"):
+        RedisBackend(redis_url, max_connections=0)
+    with pytest.raises(TypeError, match="max_connections"):
+        RedisBackend(redis_url, max_connections="9")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="timeout"):
+        RedisBackend(redis_url, timeout="1")  # type: ignore[arg-type]
+
+
+async def test_a_burst_after_script_flush_is_decided_not_failed(
+    backend: RedisBackend, sync_redis: redis.Redis
+) -> None:
+    # Concurrent decisions go out together; every one of them meets NOSCRIPT
+    # and is decided again with EVAL, within the same decision.
+    rule = Rule("100/hour")
+    await backend.hit([(rule, "warm")])
+    sync_redis.script_flush()
+    outcomes = await asyncio.gather(*(backend.hit([(rule, "k")]) for _ in range(300)))
+    assert sum(o[0].allowed for o in outcomes) == 100
+    assert sync_redis.script_exists(SCRIPT_SHA)[0]
+
+
+async def test_an_error_reply_fails_only_its_own_decision(
+    backend: RedisBackend, sync_redis: redis.Redis
+) -> None:
+    rule = Rule("100/hour")
+    sync_redis.rpush(backend.key_for(rule, "broken"), "x")  # WRONGTYPE for this client only
+    keys = ["broken" if i % 10 == 0 else f"ok{i}" for i in range(200)]
+    results = await asyncio.gather(
+        *(backend.hit([(rule, k)]) for k in keys), return_exceptions=True
+    )
+    failed = [k for k, r in zip(keys, results, strict=True) if isinstance(r, BaseException)]
+    assert failed == ["broken"] * 20
+    assert all(isinstance(r, BackendError) and "WRONGTYPE" in str(r) for r in results[::10])
+    assert all(r[0].allowed for r in results if not isinstance(r, BaseException))  # type: ignore[index]

@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 import structlog
 
+from asgi_kit._backend_failures import failure_log
 from asgi_kit._http import (
     APPLICATION_JSON,
     PathMatcher,
@@ -188,9 +189,11 @@ class RateLimitMiddleware:
             never is.  ``exclude_paths`` is the same option under the name
             every other asgi_kit middleware uses (give one of them).
         on_backend_error: ``"allow"`` lets requests through when the backend
-            fails; ``"deny"`` answers 503 with ``Retry-After``.  Each failure
-            is logged once as ``asgi_kit.ratelimit``: through structlog when
-            the application configured it, else through stdlib logging.
+            fails; ``"deny"`` answers 503 with ``Retry-After``.  Failures are
+            logged as ``asgi_kit.ratelimit`` (through structlog when the
+            application configured it, else stdlib logging): the first at
+            once, then one summary per interval with a count; each is
+            counted in ``asgi_kit_backend_failures_total``.
         headers: ``"legacy"`` sends ``RateLimit-Limit``, ``-Remaining``,
             ``-Reset`` (delta seconds) and ``RateLimit-Policy: 100;w=60``;
             ``"ietf"`` sends the IETF draft's ``RateLimit-Policy`` and
@@ -570,29 +573,15 @@ class RateLimitMiddleware:
     async def _backend_failed(
         self, exc: Exception, scope: Scope, receive: Receive, send: Send
     ) -> None:
-        fields = {
-            "backend": type(self.backend).__name__,
-            "error": str(exc) or type(exc).__name__,
-            "error_type": type(exc).__name__,
-            "on_backend_error": self.on_backend_error,
-            "path": scope.get("path"),
-        }
-        if structlog.is_configured():
-            # The application's structlog pipeline (which may feed stdlib logging).
-            self._log.error("rate limit backend failed", **fields)
-        else:
-            # Unconfigured structlog only prints to stdout, where logging
-            # handlers (and pytest's caplog) never see it: use stdlib logging,
-            # with the fields in the message and as record attributes.
-            _logger.error(
-                "rate limit backend failed: %s: %s (backend %s, on_backend_error=%s, path %s)",
-                fields["error_type"],
-                fields["error"],
-                fields["backend"],
-                fields["on_backend_error"],
-                fields["path"],
-                extra=fields,
-            )
+        # Collapsed: the first failure is logged at once, then one summary
+        # per interval (a flood must not turn into a log flood); every
+        # failure is counted in asgi_kit_backend_failures_total.
+        failure_log("ratelimit", self.backend, "rate limit backend failed").failed(
+            exc,
+            self.on_backend_error,
+            on_backend_error=self.on_backend_error,
+            path=scope.get("path"),
+        )
         if self.on_backend_error == "allow":
             await self.app(scope, receive, send)
         elif scope["type"] == "websocket":

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
+from asgi_kit._backend_failures import failure_log
 from asgi_kit._http import (
     MutableHeaders,
     asgi3,
@@ -386,14 +387,11 @@ class SessionMiddleware:
         assert store is not None
         try:
             data = await store.load(session_id)
-        except Exception:
-            logger.exception(
-                "session store %r failed to load a session; the request sees an empty, "
-                "unavailable session and the stored record is left as it is",
-                store,
-            )
+        except Exception as exc:
+            # Not "no session": the record may well exist.  Flag it so the
+            # commit neither overwrites it nor drops the browser's cookie.
+            _failed(store, exc, "load")
             state.load_failed = True
-            state.session_id = session_id  # so a log-out still deletes the record
             session.unavailable = True
             return
         if data:
@@ -452,15 +450,16 @@ class SessionMiddleware:
     ) -> list[bytes]:
         session_id = state.session_id
         ttl = self.max_age
-        if state.load_failed and session.modified and not session._regenerate:
-            # The app changed a session it could not see: writing that over
-            # the real record (or under a new id, replacing the browser's
-            # cookie) would lose the user's session to a transient outage.
-            logger.error(
-                "session store %r: a change to a session that could not be loaded is not "
-                "saved; the stored record and the browser's cookie are kept",
-                store,
-            )
+        if state.load_failed:
+            # The app saw an empty stand-in, not the user's session: saving,
+            # deleting (a clear() meant for an "anonymous" user) or a new
+            # cookie would lose the real session to a transient outage.
+            if session.modified:
+                logger.error(
+                    "session store %r: a change to a session that could not be loaded is "
+                    "not saved; the stored record and the browser's cookie are kept",
+                    store,
+                )
             return []
         if session.modified:
             if not dict.__len__(session):
@@ -491,10 +490,18 @@ async def _call(awaitable: Awaitable[Any], operation: str, store: SessionStore) 
         await awaitable
     except SerializationError:
         raise
-    except Exception:
-        logger.exception("session store %r failed to %s a session", store, operation)
+    except Exception as exc:
+        _failed(store, exc, operation)
         return False
     return True
+
+
+def _failed(store: SessionStore, exc: Exception, operation: str) -> None:
+    # Collapsed logging (first failure at once, then a summary per interval)
+    # and asgi_kit_backend_failures_total{component="sessions",outcome=operation}.
+    failure_log(
+        "sessions", store, "session store failed", traceback=True, use_structlog=False
+    ).failed(exc, operation, operation=f"failed to {operation} a session")
 
 
 def _replacement(current: Mapping[str, Any]) -> Session:

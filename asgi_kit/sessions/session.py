@@ -45,9 +45,9 @@ class Session(dict[str, Any]):
             middleware then saves it and sends the cookie.
         unavailable: True when the request carried a session but the
             server-side store failed to load it (an outage).  The session
-            is then empty, and changes to it are not saved, so the stored
-            record and the browser's cookie survive the outage; ``clear()``
-            (log-out) still expires the cookie.
+            is then empty, and nothing done to it is saved (not even
+            ``clear()``), so the stored record and the browser's cookie
+            survive the outage.
     """
 
     __slots__ = ("_ready", "_regenerate", "accessed", "loaded", "modified", "unavailable")

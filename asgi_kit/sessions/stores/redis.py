@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any
 
-from asgi_kit._redis import LoopBoundClient, is_sync_client
+from prometheus_client import CollectorRegistry
+
+from asgi_kit._backend_failures import DEFAULT_INTERVAL, check_interval, check_registry
+from asgi_kit._redis import (
+    DEFAULT_MAX_CONNECTIONS,
+    bind_client,
+    check_max_connections,
+    check_timeout,
+)
 
 from .base import (
     DEFAULT_TTL,
@@ -16,7 +25,7 @@ from .base import (
 )
 
 if TYPE_CHECKING:  # pragma: no cover
-    from redis.asyncio import Redis
+    from redis.asyncio import Redis, RedisCluster
 
 __all__ = ["RedisStore"]
 
@@ -32,47 +41,59 @@ class RedisStore(SessionStore):
     never pickle.
 
     Args:
-        url_or_client: A ``redis://`` URL, or a ``redis.asyncio.Redis`` client
-            you configured yourself (used as is; you close it).
+        url_or_client: A URL (``redis://``, ``rediss://``, ``unix://``,
+            ``redis+cluster://host:port[,host:port]``,
+            ``redis+sentinel://host:port[,host:port]/service_name``), or a
+            ``redis.asyncio`` client you configured yourself (``Redis``,
+            ``RedisCluster`` or a Sentinel's ``master_for()`` client; used as
+            is; you close it).
         prefix: Prepended to every key.
         serializer: Turns the session into bytes and back (default: JSON).
         default_ttl: Lifetime in seconds when the middleware's ``max_age`` is None.
-        timeout: Socket connect/read timeout in seconds for a client created
-            from a URL, so an unreachable Redis fails fast instead of
-            stalling requests.
+        timeout: Bound in seconds on each store call, including waiting for
+            a pooled connection and connecting, so an unreachable Redis fails
+            fast instead of stalling requests.
+        max_connections: Connections a client built from a URL opens (per
+            node on a cluster), and how many store calls are in flight on one
+            client at once; a burst beyond it waits for a free connection
+            within ``timeout`` instead of failing.
+        registry: Where failures are counted (``asgi_kit_backend_failures_total``;
+            None: prometheus_client's default REGISTRY).
+        failure_log_interval: Seconds between summary log lines while the
+            store keeps failing (the first failure is logged at once).
     """
 
     def __init__(
         self,
-        url_or_client: str | Redis,
+        url_or_client: str | Redis | RedisCluster,
         prefix: str = "session:",
         *,
         serializer: Serializer | None = None,
         default_ttl: int = DEFAULT_TTL,
         timeout: float = 2.0,
+        max_connections: int = DEFAULT_MAX_CONNECTIONS,
+        registry: CollectorRegistry | None = None,
+        failure_log_interval: float = DEFAULT_INTERVAL,
     ) -> None:
         if not isinstance(prefix, str):
             raise TypeError(f"prefix must be a str, got {prefix!r}")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout <= 0:
-            raise ValueError(f"timeout must be a positive number of seconds, got {timeout!r}")
+        self.timeout = check_timeout(timeout)
+        self.max_connections = check_max_connections(max_connections)
+        #: Where ``asgi_kit_backend_failures_total`` is counted (None: the default REGISTRY).
+        self.registry = check_registry(registry)
+        #: Seconds between summary log lines while Redis keeps failing.
+        self.failure_log_interval = check_interval(failure_log_interval)
         self.prefix = prefix
         self.default_ttl = check_positive_int(default_ttl)
         self.serializer = check_serializer(serializer)
-        if is_sync_client(url_or_client):
-            raise TypeError(
-                "url_or_client is a synchronous redis client, which would block the event "
-                "loop: pass a redis.asyncio.Redis client or a redis:// URL"
-            )
-        timeout = float(timeout)
-        if isinstance(url_or_client, str):
-            url = url_or_client
-            self._redis = LoopBoundClient(
-                _client_from_url(url, timeout), lambda: _client_from_url(url, timeout)
-            )
-        else:
-            self._redis = LoopBoundClient(url_or_client, None)
+        try:
+            self._redis = bind_client(url_or_client, self.timeout, self.max_connections)
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError(
+                "RedisStore needs the redis package: pip install 'asgi-kit[redis]'"
+            ) from exc
         if not callable(getattr(self._redis.client, "get", None)):
-            raise TypeError("url_or_client must be a redis:// URL or a redis.asyncio.Redis client")
+            raise TypeError("url_or_client must be a Redis URL or a redis.asyncio client")
 
     @property
     def client(self) -> Redis:
@@ -84,8 +105,17 @@ class RedisStore(SessionStore):
         """Whether this store created the client from a URL (and closes it)."""
         return self._redis.owned
 
+    async def _command(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        """Run one command within ``timeout``, waiting for a pooled connection."""
+        return await asyncio.wait_for(self._gated(name, *args, **kwargs), self.timeout)
+
+    async def _gated(self, name: str, *args: Any, **kwargs: Any) -> Any:
+        client = self._redis.get()
+        async with self._redis.gate():
+            return await getattr(client, name)(*args, **kwargs)
+
     async def load(self, session_id: str) -> dict[str, Any] | None:
-        raw = await self._redis.get().get(self.prefix + session_id)
+        raw = await self._command("get", self.prefix + session_id)
         if raw is None:
             return None
         if isinstance(raw, str):  # a client created with decode_responses=True
@@ -94,16 +124,16 @@ class RedisStore(SessionStore):
 
     async def save(self, session_id: str, data: dict[str, Any], ttl: int | None) -> None:
         raw = self.serializer.dumps(data)
-        await self._redis.get().set(
-            self.prefix + session_id, raw, ex=ttl if ttl is not None else self.default_ttl
+        await self._command(
+            "set", self.prefix + session_id, raw, ex=ttl if ttl is not None else self.default_ttl
         )
 
     async def delete(self, session_id: str) -> None:
-        await self._redis.get().delete(self.prefix + session_id)
+        await self._command("delete", self.prefix + session_id)
 
     async def touch(self, session_id: str, ttl: int | None) -> None:
-        await self._redis.get().expire(
-            self.prefix + session_id, ttl if ttl is not None else self.default_ttl
+        await self._command(
+            "expire", self.prefix + session_id, ttl if ttl is not None else self.default_ttl
         )
 
     async def aclose(self) -> None:
@@ -112,24 +142,3 @@ class RedisStore(SessionStore):
 
     def __repr__(self) -> str:
         return f"RedisStore(prefix={self.prefix!r})"
-
-
-def _client_from_url(url: str, timeout: float) -> Redis:
-    try:
-        from redis.asyncio import Redis
-        from redis.asyncio.retry import Retry
-        from redis.backoff import NoBackoff
-        from redis.exceptions import ConnectionError as RedisConnectionError
-    except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "RedisStore needs the redis package: pip install 'asgi-kit[redis]'"
-        ) from exc
-    # One immediate retry re-opens a connection Redis closed (restart, idle
-    # timeout); more retries with back-off would only hold requests longer.
-    # A timed-out command is not retried: each call waits `timeout` at most.
-    return Redis.from_url(
-        url,
-        socket_timeout=timeout,
-        socket_connect_timeout=timeout,
-        retry=Retry(NoBackoff(), 1, supported_errors=(RedisConnectionError,)),
-    )
