@@ -25,7 +25,7 @@ from ._codings import (
     negotiate,
     run_in_thread,
 )
-from ._http import MutableHeaders, PathMatcher, asgi3, send_response
+from ._http import MutableHeaders, PathMatcher, asgi3, send_response, split_comma_list
 from .types import AnyASGIApp, Headers, Message, Receive, Scope, Send
 
 __all__ = [
@@ -73,6 +73,12 @@ _CACHE_SIZE = 256
 _MAX_CACHED_ACCEPT = 256
 _TOO_LARGE = b"Request body too large"
 _BAD_BODY = b"Malformed compressed request body"
+_UNSUPPORTED = b"Unsupported request Content-Encoding"
+
+
+def _request_codings(value: bytes) -> list[str]:
+    """The request's codings in the order applied, ``identity`` left out, lower-case."""
+    return [c for c in (c.lower() for c in split_comma_list(value)) if c != "identity"]
 
 
 def _check_int(option: str, value: object, low: int, high: int | None = None) -> int:
@@ -206,6 +212,8 @@ class CompressionMiddleware:
             raise TypeError(f"decompress_requests must be a bool, got {decompress_requests!r}")
         self.decompress_requests = decompress_requests
         self.max_decompressed_size = _check_int("max_decompressed_size", max_decompressed_size, 1)
+        decodable = sorted(DECODABLE - {"x-gzip"})
+        self._accept_header = [(b"accept-encoding", ", ".join(decodable).encode("ascii"))]
 
         names = _as_tuple("encodings", encodings)
         levels = {"br": brotli_quality, "gzip": gzip_level, "zstd": zstd_level}
@@ -257,12 +265,18 @@ class CompressionMiddleware:
                 if key == b"range" or key.lower() == b"range":
                     ranged = True
             elif key == b"content-encoding" or key.lower() == b"content-encoding":
-                request_coding = value
+                # Several lines are one list (RFC 9110 §5.3), in the order applied.
+                request_coding = value if request_coding is None else request_coding + b"," + value
 
         if request_coding is not None and self.decompress_requests:
-            name = request_coding.strip().lower().decode("latin-1")
-            if name in DECODABLE:  # identity, stacked or unknown codings: the app's business
-                await self._call_decoding(scope, receive, send, name)
+            codings = _request_codings(request_coding)
+            if codings:
+                unknown = [c for c in codings if c not in DECODABLE]
+                if unknown:
+                    # RFC 9110 §15.5.16: 415, with what would have been accepted.
+                    await send_response(send, 415, _UNSUPPORTED, headers=self._accept_header)
+                    return
+                await self._call_decoding(scope, receive, send, codings)
                 return
 
         # Range requests: byte ranges refer to the identity body, leave them alone.
@@ -304,7 +318,9 @@ class CompressionMiddleware:
             # The app returned after http.response.start without a body: send what it sent.
             await send(responder.pending)
 
-    async def _call_decoding(self, scope: Scope, receive: Receive, send: Send, coding: str) -> None:
+    async def _call_decoding(
+        self, scope: Scope, receive: Receive, send: Send, codings: list[str]
+    ) -> None:
         # The app sees the decoded body: without the coding and the old length.
         child = dict(scope)
         child["headers"] = [
@@ -312,7 +328,11 @@ class CompressionMiddleware:
             for k, v in scope["headers"]
             if k.lower() not in (b"content-encoding", b"content-length")
         ]
-        decoding = _DecodingReceive(receive, make_decoder(coding), self.max_decompressed_size)
+        # The last coding listed was applied last: it comes off first.
+        decoding: Receive = receive
+        for coding in reversed(codings):
+            decoding = _DecodingReceive(decoding, make_decoder(coding), self.max_decompressed_size)
+        assert isinstance(decoding, _DecodingReceive)
         guard = _ErrorGuard(send, decoding)
         try:
             await self(child, decoding, guard.send)  # no Content-Encoding now: not decoded twice
@@ -455,7 +475,7 @@ class _Responder:
         if not more:
             self._state = _PASS
             if len(body) >= self._mw.thread_minimum_size:
-                compressed: bytes = await run_in_thread(coding.compress, bytes(body))
+                compressed: bytes = await run_in_thread(coding.compress_threaded, bytes(body))
             else:
                 compressed = coding.compress(body)
             if len(compressed) >= len(body):
@@ -584,7 +604,11 @@ class _DecodingReceive:
         decoder = self._decoder
         while True:
             if decoder.needs_input() and not self._last:
-                message = await self._receive()
+                try:
+                    message = await self._receive()
+                except _BodyError as exc:  # an inner coding's decoder refused the body
+                    self.error = exc
+                    raise
                 if message["type"] != "http.request":
                     return message
                 self._last = not message.get("more_body", False)
