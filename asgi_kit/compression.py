@@ -11,6 +11,7 @@ request bodies, with a bound on the decoded size.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +19,7 @@ from ._codings import (
     DECODABLE,
     DECODE_ERRORS,
     SUPPORTED,
+    ZSTD_AVAILABLE,
     Coding,
     Decoder,
     Stream,
@@ -25,13 +27,24 @@ from ._codings import (
     negotiate,
     run_in_thread,
 )
-from ._http import MutableHeaders, PathMatcher, asgi3, send_response, split_comma_list
+from ._dictionaries import Dictionary, DictionaryStore, as_dictionaries, parse_available_dictionary
+from ._http import (
+    MutableHeaders,
+    PathMatcher,
+    asgi3,
+    copy_start,
+    parse_qvalues,
+    send_response,
+    split_comma_list,
+)
 from .types import AnyASGIApp, Headers, Message, Receive, Scope, Send
 
 __all__ = [
+    "DEFAULT_ENCODINGS",
     "DEFAULT_EXCLUDE_CONTENT_TYPES",
     "OPT_OUT_HEADER",
     "CompressionMiddleware",
+    "Dictionary",
 ]
 
 #: Media types sent as they are by default: already compressed or binary.
@@ -61,10 +74,18 @@ DEFAULT_EXCLUDE_CONTENT_TYPES: tuple[str, ...] = (
 #: The middleware always removes it before the response leaves.
 OPT_OUT_HEADER = "x-asgi-kit-compression"
 
+#: The codings offered when ``encodings`` is not given, cheapest first for
+#: equal q-values: zstd (when installed), brotli, gzip.
+DEFAULT_ENCODINGS: tuple[str, ...] = ("zstd", "br", "gzip") if ZSTD_AVAILABLE else ("br", "gzip")
+
 _OPT_OUT = OPT_OUT_HEADER.encode("ascii")
 _SKIP_STATUS = frozenset((204, 206, 304))
-# Lengths of the request header names read: range, accept-encoding, content-encoding.
+# Lengths of the request header names read: range, accept-encoding, content-encoding;
+# with dictionaries also sec-fetch-dest and available-dictionary.
 _REQUEST_NAME_LENGTHS = frozenset((5, 15, 16))
+_DICTIONARY_NAME_LENGTHS = frozenset((5, 14, 15, 16, 20))
+_VARY_TOKENS: tuple[bytes, ...] = (b"Accept-Encoding",)
+_VARY_DICTIONARY_TOKENS: tuple[bytes, ...] = (b"Accept-Encoding", b"Available-Dictionary")
 _MISSING: Any = object()
 # Distinct Accept-Encoding / Content-Type values cached; real traffic has a handful.
 _CACHE_SIZE = 256
@@ -183,7 +204,7 @@ class CompressionMiddleware:
         self,
         app: AnyASGIApp,
         minimum_size: int = 500,
-        encodings: Iterable[str] = ("br", "gzip"),
+        encodings: Iterable[str] | None = None,
         brotli_quality: int = 4,
         gzip_level: int = 6,
         exclude_content_types: Iterable[str] = DEFAULT_EXCLUDE_CONTENT_TYPES,
@@ -194,6 +215,9 @@ class CompressionMiddleware:
         zstd_level: int = 3,
         decompress_requests: bool = False,
         max_decompressed_size: int = 10 * 1024 * 1024,
+        dictionaries: Iterable[tuple[str, str] | Dictionary] = (),
+        dictionary_memory: int = 64 * 1024 * 1024,
+        max_dictionary_size: int = 4 * 1024 * 1024,
     ) -> None:
         self.app = asgi3(app)
         self.minimum_size = _check_int("minimum_size", minimum_size, 0)
@@ -215,7 +239,7 @@ class CompressionMiddleware:
         decodable = sorted(DECODABLE - {"x-gzip"})
         self._accept_header = [(b"accept-encoding", ", ".join(decodable).encode("ascii"))]
 
-        names = _as_tuple("encodings", encodings)
+        names = _as_tuple("encodings", DEFAULT_ENCODINGS if encodings is None else encodings)
         levels = {"br": brotli_quality, "gzip": gzip_level, "zstd": zstd_level}
         if not names:
             raise ValueError("encodings must name at least one coding")
@@ -238,6 +262,27 @@ class CompressionMiddleware:
         # Accept-Encoding value -> chosen coding (None: send as is).
         self._negotiated: dict[bytes, Coding | None] = {}
 
+        self.dictionaries = as_dictionaries("dictionaries", dictionaries)
+        self.dictionary_memory = _check_int("dictionary_memory", dictionary_memory, 0)
+        self.max_dictionary_size = _check_int("max_dictionary_size", max_dictionary_size, 1)
+        self._dictionaries = self.dictionaries
+        self._store: DictionaryStore | None = None
+        self._request_name_lengths = _REQUEST_NAME_LENGTHS
+        # Accept-Encoding value -> whether it names dcz.
+        self._dcz_accepted: dict[bytes, bool] = {}
+        if self.dictionaries:
+            if not ZSTD_AVAILABLE:
+                raise ValueError(
+                    "dictionaries: dcz needs the 'zstandard' package "
+                    "(pip install 'asgi-kit[zstd]') or Python 3.14's compression.zstd"
+                )
+            self._store = DictionaryStore(self.dictionaries, zstd_level, dictionary_memory)
+            self._request_name_lengths = _DICTIONARY_NAME_LENGTHS
+            # Requests a configured dictionary may serve: their answer also
+            # depends on Available-Dictionary.
+            joined = "|".join(f"(?:{d.match_pattern})" for d in self.dictionaries)
+            self._dictionary_requests = re.compile(joined).match
+
     def _negotiate(self, accept: bytes) -> Coding | None:
         name = negotiate(accept, self.encodings)
         coding = None if name is None else self._codings[name]
@@ -254,9 +299,12 @@ class CompressionMiddleware:
         accept: bytes | None = None
         ranged = False
         request_coding: bytes | None = None
+        available: bytes | None = None
+        dest: bytes | None = None
+        lengths = self._request_name_lengths
         for key, value in scope["headers"]:
             n = len(key)
-            if n not in _REQUEST_NAME_LENGTHS:  # one set look-up for most headers
+            if n not in lengths:  # one set look-up for most headers
                 continue
             if n == 15:
                 if key == b"accept-encoding" or key.lower() == b"accept-encoding":
@@ -264,15 +312,22 @@ class CompressionMiddleware:
             elif n == 5:
                 if key == b"range" or key.lower() == b"range":
                     ranged = True
-            elif key == b"content-encoding" or key.lower() == b"content-encoding":
-                # Several lines are one list (RFC 9110 §5.3), in the order applied.
-                request_coding = value if request_coding is None else request_coding + b"," + value
+            elif n == 16:
+                if key == b"content-encoding" or key.lower() == b"content-encoding":
+                    # Several lines are one list (RFC 9110 §5.3), in the order applied.
+                    request_coding = (
+                        value if request_coding is None else request_coding + b"," + value
+                    )
+            elif n == 20:
+                if key.lower() == b"available-dictionary":
+                    available = value
+            elif key.lower() == b"sec-fetch-dest":
+                dest = value
 
         if request_coding is not None and self.decompress_requests:
             codings = _request_codings(request_coding)
             if codings:
-                unknown = [c for c in codings if c not in DECODABLE]
-                if unknown:
+                if any(c not in DECODABLE for c in codings):
                     # RFC 9110 §15.5.16: 415, with what would have been accepted.
                     await send_response(send, 415, _UNSUPPORTED, headers=self._accept_header)
                     return
@@ -290,8 +345,25 @@ class CompressionMiddleware:
             await self.app(scope, receive, send_untouched)
             return
         coding: Coding | None = None
+        vary = _VARY_TOKENS
+        method = scope.get("method")
+        if self._store is not None:
+            path = scope.get("path", "")
+            if self._dictionary_requests(path):
+                vary = _VARY_DICTIONARY_TOKENS
+            if accept is not None and self._accepts_dcz(accept):
+                if available is not None and method != "HEAD":
+                    digest = parse_available_dictionary(available)
+                    if digest is not None:
+                        fetch_dest = None if dest is None else dest.decode("latin-1").strip()
+                        coding = self._store.coding_for(digest, path, fetch_dest)
+                if method == "GET" or method == "HEAD":
+                    for config in self._dictionaries:
+                        if config.paths(path):
+                            send = _DictionaryRecorder(self, config, send, method == "GET").send
+                            break
         # HEAD: no body to compress, but the same Vary a GET gets (RFC 9110 §9.3.2).
-        if accept is not None and scope.get("method") != "HEAD":
+        if coding is None and accept is not None and method != "HEAD":
             coding = self._negotiated.get(accept, _MISSING)
             if coding is _MISSING:  # first time this exact value is seen
                 coding = self._negotiate(accept)
@@ -305,18 +377,29 @@ class CompressionMiddleware:
                 nonlocal started
                 if not started and message["type"] == "http.response.start":
                     started = True
-                    message, eligible, vary = _inspect(self, message)
+                    message, eligible, has_vary = _inspect(self, message)
                     if eligible:
-                        message = _with_vary(message, vary)
+                        message = _with_vary(message, has_vary, vary)
                 await send(message)
 
             await self.app(scope, receive, send_vary)
             return
-        responder = _Responder(self, coding, send)
+        responder = _Responder(self, coding, send, vary)
         await self.app(scope, receive, responder.send)
         if responder.pending is not None:
             # The app returned after http.response.start without a body: send what it sent.
             await send(responder.pending)
+
+    def _accepts_dcz(self, accept: bytes) -> bool:
+        hit = self._dcz_accepted.get(accept)
+        if hit is None:
+            # Only an explicit dcz counts: "*" does not offer dictionary support.
+            hit = any(token == "dcz" and q > 0 for token, q in parse_qvalues(accept))
+            if len(accept) <= _MAX_CACHED_ACCEPT:
+                if len(self._dcz_accepted) >= _CACHE_SIZE:
+                    self._dcz_accepted.clear()
+                self._dcz_accepted[accept] = hit
+        return hit
 
     async def _call_decoding(
         self, scope: Scope, receive: Receive, send: Send, codings: list[str]
@@ -418,10 +501,13 @@ _PASS = 3  # everything goes out untouched
 class _Responder:
     """Per-response state of CompressionMiddleware for a client that takes ``coding``."""
 
-    __slots__ = ("_mw", "_send", "_state", "_stream", "_vary", "coding", "pending")
+    __slots__ = ("_mw", "_send", "_state", "_stream", "_tokens", "_vary", "coding", "pending")
 
-    def __init__(self, mw: CompressionMiddleware, coding: Coding, send: Send) -> None:
+    def __init__(
+        self, mw: CompressionMiddleware, coding: Coding, send: Send, tokens: tuple[bytes, ...]
+    ) -> None:
         self._mw = mw
+        self._tokens = tokens
         self.coding = coding
         self._send = send
         self._state = _HEADERS
@@ -480,10 +566,10 @@ class _Responder:
                 compressed = coding.compress(body)
             if len(compressed) >= len(body):
                 # Incompressible (already packed, random): the identity body is smaller.
-                await self._send(_with_vary(start, self._vary))
+                await self._send(_with_vary(start, self._vary, self._tokens))
                 await self._send(message)
                 return
-            start, headers = _compressed_start(start, coding)
+            start, headers = _compressed_start(start, coding, self._tokens)
             if not start.get("trailers"):  # with trailers the body goes out chunked
                 headers.append((b"content-length", b"%d" % len(compressed)))
             await self._send(start)
@@ -491,7 +577,7 @@ class _Responder:
             return
         self._stream = coding.stream()
         self._state = _STREAM
-        start, _ = _compressed_start(start, coding)
+        start, _ = _compressed_start(start, coding, self._tokens)
         await self._send(start)
         await self._next_chunk(message)
 
@@ -529,21 +615,25 @@ def _without_opt_out(message: Message) -> Message:
 
 
 _VARY = (b"vary", b"Accept-Encoding")
+_VARY_DICTIONARY = (b"vary", b"Accept-Encoding, Available-Dictionary")
 
 
-def _with_vary(start: Message, has_vary: bool) -> Message:
-    """A copy of ``start`` with Accept-Encoding in Vary (``has_vary``: a Vary exists)."""
+def _with_vary(start: Message, has_vary: bool, tokens: tuple[bytes, ...]) -> Message:
+    """A copy of ``start`` with ``tokens`` in Vary (``has_vary``: a Vary exists)."""
     if not has_vary:
-        return {**start, "headers": [*(start.get("headers") or ()), _VARY]}
+        vary = _VARY if tokens is _VARY_TOKENS else _VARY_DICTIONARY
+        return {**start, "headers": [*(start.get("headers") or ()), vary]}
     headers = list(start.get("headers") or ())
-    MutableHeaders(headers).add_vary(b"Accept-Encoding")
+    MutableHeaders(headers).add_vary(*tokens)
     return {**start, "headers": headers}
 
 
 _DROPPED = frozenset((b"content-length", b"content-encoding", b"accept-ranges"))
 
 
-def _compressed_start(start: Message, coding: Coding) -> tuple[Message, Headers]:
+def _compressed_start(
+    start: Message, coding: Coding, tokens: tuple[bytes, ...]
+) -> tuple[Message, Headers]:
     """A copy of ``start`` with headers rewritten for a compressed body."""
     start = dict(start)
     headers: Headers = []
@@ -561,12 +651,83 @@ def _compressed_start(start: Message, coding: Coding) -> tuple[Message, Headers]
                 has_vary = True
         headers.append((key, value))
     if has_vary:
-        MutableHeaders(headers).add_vary(b"Accept-Encoding")
+        MutableHeaders(headers).add_vary(*tokens)
     else:  # the usual case: no second scan of the headers
-        headers.append(_VARY)
+        headers.append(_VARY if tokens is _VARY_TOKENS else _VARY_DICTIONARY)
     headers.append((b"content-encoding", coding.token))
     start["headers"] = headers
     return start, headers
+
+
+class _DictionaryRecorder:
+    """Marks a response as a dictionary (``Use-As-Dictionary``) and remembers its body.
+
+    Sits between the app and the compressing layer, so it sees the identity
+    body.  It keeps a copy of the body (up to ``max_dictionary_size``) while
+    passing every chunk on at once; the copy is hashed and stored when the
+    response ends.
+    """
+
+    __slots__ = ("_config", "_mw", "_parts", "_record", "_send", "_size", "_started")
+
+    def __init__(
+        self, mw: CompressionMiddleware, config: Dictionary, send: Send, record: bool
+    ) -> None:
+        self._mw = mw
+        self._config = config
+        self._send = send
+        self._record = record  # GET: remember the body; HEAD: only the header
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._started = False
+
+    async def send(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start" and not self._started:
+            self._started = True
+            message = self._start(message)
+        elif kind == "http.response.body" and self._record:
+            body = message.get("body", b"")
+            if body:
+                self._size += len(body)
+                if self._size > self._mw.max_dictionary_size:
+                    self._record = False  # too big to keep: sent, not remembered
+                    self._parts = []
+                else:
+                    self._parts.append(bytes(body))
+            if not message.get("more_body", False):
+                self._record = False
+                content = b"".join(self._parts)
+                self._parts = []
+                if content:
+                    store = self._mw._store
+                    assert store is not None
+                    store.add(content, self._config)
+        elif kind != "http.response.body":
+            self._record = False  # pathsend, trailers...: not a body we see whole
+        await self._send(message)
+
+    def _start(self, message: Message) -> Message:
+        status = message.get("status", 200)
+        if status != 200 and status != 304:
+            self._record = False
+            return message
+        has_cache_control = False
+        for key, _ in message.get("headers") or ():
+            n = len(key)
+            if n == 16 and key.lower() == b"content-encoding":
+                self._record = False  # not the identity bytes: never a dictionary
+                return message
+            if n == 13 and key.lower() == b"cache-control":
+                has_cache_control = True
+        if status == 304:
+            self._record = False  # revalidation: the client keeps what it has
+        config = self._config
+        message, headers = copy_start(message)
+        headers.append((b"use-as-dictionary", config.header))
+        if config.max_age is not None and not has_cache_control:
+            headers.append((b"cache-control", b"max-age=%d" % config.max_age))
+        return message
 
 
 # --------------------------------------------------------------------------- requests

@@ -104,15 +104,36 @@ async def test_zstd_when_enabled() -> None:
     assert response.header("content-encoding") == "br"
 
 
-async def test_zstd_not_offered_by_default() -> None:
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("gzip, deflate, br, zstd", "zstd"),
+        ("br, gzip", "br"),
+        ("gzip", "gzip"),
+        ("zstd;q=0.5, br", "br"),
+        ("*", "zstd"),
+    ],
+)
+async def test_default_preference_is_cheapest_first(accept: str, expected: str) -> None:
+    # Without encodings=, every installed coding is offered, cheapest first
+    # among equal q-values: zstd, br, gzip.
     mw = CompressionMiddleware(make_app())
+    assert mw.encodings == ("zstd", "br", "gzip")
+    response = await call_http(mw, headers={"accept-encoding": accept})
+    assert response.header("content-encoding") == expected
+    assert decode(expected, response.body) == TEXT
+
+
+async def test_explicit_encodings_order_is_the_preference() -> None:
+    mw = CompressionMiddleware(make_app(), encodings=("gzip", "br"))
+    response = await call_http(mw, headers={"accept-encoding": "br, gzip, zstd"})
+    assert response.header("content-encoding") == "gzip"
     response = await call_http(mw, headers={"accept-encoding": "zstd"})
     assert response.header("content-encoding") is None
     assert response.body == TEXT
     assert response.header("vary") == "Accept-Encoding"
 
 
-@pytest.mark.usefixtures("gzip_backend")
 async def test_levels_are_used() -> None:
     body = json.dumps([{"k": i, "v": "x" * (i % 37)} for i in range(2000)]).encode()
     fast = CompressionMiddleware(make_app(body), gzip_level=1)
@@ -144,10 +165,11 @@ async def test_no_acceptable_coding_sends_identity_with_vary(accept: str) -> Non
 @pytest.mark.parametrize(
     ("accept", "expected"),
     [
-        ("*", "br"),
+        ("*", "zstd"),
         ("GZIP", "gzip"),
         ("  Gzip ;  Q=0.8 , BR ; q=0.7", "gzip"),
-        ("br;q=0, *", "gzip"),
+        ("br;q=0, *", "zstd"),
+        ("zstd;q=0, br;q=0, *", "gzip"),
         ("x-gzip", "gzip"),
         ("gzip;q=0.5, identity;q=0.9", None),
         ("gzip;q=0.5", "gzip"),
@@ -689,7 +711,7 @@ def test_compresslevel_alias_and_defaults() -> None:
     assert mw.gzip_level == 5
     assert CompressionMiddleware(make_app(), gzip_level=5, compresslevel=5).gzip_level == 5
     mw = CompressionMiddleware(make_app())
-    assert mw.encodings == ("br", "gzip")
+    assert mw.encodings == ("zstd", "br", "gzip")  # zstandard is installed for the tests
     assert (mw.minimum_size, mw.brotli_quality, mw.gzip_level) == (500, 4, 6)
 
 
