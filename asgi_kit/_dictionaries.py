@@ -25,7 +25,7 @@ __all__ = ["Dictionary", "DictionaryStore", "parse_available_dictionary"]
 
 # Characters with a meaning in a URLPattern other than ``*``: refused in
 # ``match`` so the browser and the server read the pattern the same way.
-_URLPATTERN_SPECIAL = frozenset("?#():{}+\\")
+_URLPATTERN_SPECIAL = frozenset('?#():{}+\\"')
 # Fetch destinations (the Sec-Fetch-Dest values) a match-dest may name.
 _TOKEN = re.compile(r"^[a-z][a-z0-9-]*$")
 #: A prepared zstd dictionary (CDict) costs about this much beyond its bytes (level 3).

@@ -347,6 +347,7 @@ class CompressionMiddleware:
         coding: Coding | None = None
         vary = _VARY_TOKENS
         method = scope.get("method")
+        recorder: _DictionaryRecorder | None = None
         if self._store is not None:
             path = scope.get("path", "")
             if self._dictionary_requests(path):
@@ -360,7 +361,7 @@ class CompressionMiddleware:
                 if method == "GET" or method == "HEAD":
                     for config in self._dictionaries:
                         if config.paths(path):
-                            send = _DictionaryRecorder(self, config, send, method == "GET").send
+                            recorder = _DictionaryRecorder(self, config, method == "GET")
                             break
         # HEAD: no body to compress, but the same Vary a GET gets (RFC 9110 §9.3.2).
         if coding is None and accept is not None and method != "HEAD":
@@ -382,10 +383,18 @@ class CompressionMiddleware:
                         message = _with_vary(message, has_vary, vary)
                 await send(message)
 
-            await self.app(scope, receive, send_vary)
+            if recorder is not None:  # it sees the app's identity body
+                recorder.send = send_vary
+                await self.app(scope, receive, recorder)
+            else:
+                await self.app(scope, receive, send_vary)
             return
         responder = _Responder(self, coding, send, vary)
-        await self.app(scope, receive, responder.send)
+        if recorder is not None:
+            recorder.send = responder.send
+            await self.app(scope, receive, recorder)
+        else:
+            await self.app(scope, receive, responder.send)
         if responder.pending is not None:
             # The app returned after http.response.start without a body: send what it sent.
             await send(responder.pending)
@@ -659,6 +668,10 @@ def _compressed_start(
     return start, headers
 
 
+async def _no_send(message: Message) -> None:  # pragma: no cover - replaced before use
+    raise RuntimeError("send not set")
+
+
 class _DictionaryRecorder:
     """Marks a response as a dictionary (``Use-As-Dictionary``) and remembers its body.
 
@@ -668,20 +681,19 @@ class _DictionaryRecorder:
     response ends.
     """
 
-    __slots__ = ("_config", "_mw", "_parts", "_record", "_send", "_size", "_started")
+    __slots__ = ("_config", "_mw", "_parts", "_record", "_size", "_started", "send")
 
-    def __init__(
-        self, mw: CompressionMiddleware, config: Dictionary, send: Send, record: bool
-    ) -> None:
+    def __init__(self, mw: CompressionMiddleware, config: Dictionary, record: bool) -> None:
         self._mw = mw
         self._config = config
-        self._send = send
+        #: The next layer's ``send`` (set before the app runs).
+        self.send: Send = _no_send
         self._record = record  # GET: remember the body; HEAD: only the header
         self._parts: list[bytes] = []
         self._size = 0
         self._started = False
 
-    async def send(self, message: Message) -> None:
+    async def __call__(self, message: Message) -> None:
         kind = message["type"]
         if kind == "http.response.start" and not self._started:
             self._started = True
@@ -705,7 +717,7 @@ class _DictionaryRecorder:
                     store.add(content, self._config)
         elif kind != "http.response.body":
             self._record = False  # pathsend, trailers...: not a body we see whole
-        await self._send(message)
+        await self.send(message)
 
     def _start(self, message: Message) -> Message:
         status = message.get("status", 200)
