@@ -352,17 +352,23 @@ class CompressionMiddleware:
             path = scope.get("path", "")
             if self._dictionary_requests(path):
                 vary = _VARY_DICTIONARY_TOKENS
-            if accept is not None and self._accepts_dcz(accept):
-                if available is not None and method != "HEAD":
-                    digest = parse_available_dictionary(available)
-                    if digest is not None:
-                        fetch_dest = None if dest is None else dest.decode("latin-1").strip()
-                        coding = self._store.coding_for(digest, path, fetch_dest)
-                if method == "GET" or method == "HEAD":
-                    for config in self._dictionaries:
-                        if config.paths(path):
-                            recorder = _DictionaryRecorder(self, config, method == "GET")
-                            break
+            if (
+                available is not None
+                and method != "HEAD"
+                and accept is not None
+                and self._accepts_dcz(accept)
+            ):
+                digest = parse_available_dictionary(available)
+                if digest is not None:
+                    fetch_dest = None if dest is None else dest.decode("latin-1").strip()
+                    coding = self._store.coding_for(digest, path, fetch_dest)
+            # Browsers list dcz only on requests that already name a dictionary,
+            # so every GET of a dictionary path is marked and remembered.
+            if method == "GET" or method == "HEAD":
+                for config in self._dictionaries:
+                    if config.paths(path):
+                        recorder = _DictionaryRecorder(self, config, method == "GET")
+                        break
         # HEAD: no body to compress, but the same Vary a GET gets (RFC 9110 §9.3.2).
         if coding is None and accept is not None and method != "HEAD":
             coding = self._negotiated.get(accept, _MISSING)

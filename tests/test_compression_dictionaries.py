@@ -174,10 +174,14 @@ async def test_request_outside_match_does_not_use_the_dictionary() -> None:
 
 async def test_client_without_dcz() -> None:
     mw = middleware()
+    # Browsers list dcz only once they hold a dictionary: the first response is
+    # marked and remembered whatever the Accept-Encoding.
     first = await get(mw, "/static/app.v1.js", accept=NO_DCZ)
-    assert first.header("use-as-dictionary") is None
-    assert len(mw._store) == 0  # type: ignore[arg-type]
-    await get(mw, "/static/app.v1.js")
+    assert first.header("use-as-dictionary") == 'match="/static/app.*.js"'
+    assert len(mw._store) == 1  # type: ignore[arg-type]
+    unencoded = await call_http(mw, "GET", "/static/app.v1.js")
+    assert unencoded.header("use-as-dictionary") == 'match="/static/app.*.js"'
+    assert unencoded.body == V1
     # dcz must be listed: Available-Dictionary alone, or "*", is not enough.
     for accept in (NO_DCZ, "*", "dcz;q=0, br"):
         response = await get(
