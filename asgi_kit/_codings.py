@@ -204,11 +204,13 @@ class _BrotliStream:
 
     def chunk(self, data: bytes) -> bytes:
         c = self._c
-        return bytes(c.process(data) + c.flush())
+        out: bytes = c.process(data) + c.flush()
+        return out
 
     def finish(self, data: bytes) -> bytes:
         c = self._c
-        return bytes(c.process(data) + c.finish()) if data else bytes(c.finish())
+        out: bytes = c.process(data) + c.finish() if data else c.finish()
+        return out
 
 
 class GzipBackend:
@@ -251,11 +253,13 @@ class _GzipStream:
 
     def chunk(self, data: bytes) -> bytes:
         c = self._c
-        return bytes(c.compress(data) + c.flush(self._sync))
+        out: bytes = c.compress(data) + c.flush(self._sync)
+        return out
 
     def finish(self, data: bytes) -> bytes:
         c = self._c
-        return bytes(c.compress(data) + c.flush())
+        out: bytes = c.compress(data) + c.flush()
+        return out
 
 
 def _brotli_compress(data: bytes, quality: int) -> bytes:

@@ -516,7 +516,18 @@ _PASS = 3  # everything goes out untouched
 class _Responder:
     """Per-response state of CompressionMiddleware for a client that takes ``coding``."""
 
-    __slots__ = ("_mw", "_send", "_state", "_stream", "_tokens", "_vary", "coding", "pending")
+    __slots__ = (
+        "_chunk",
+        "_mw",
+        "_send",
+        "_state",
+        "_stream",
+        "_thread_minimum",
+        "_tokens",
+        "_vary",
+        "coding",
+        "pending",
+    )
 
     def __init__(
         self, mw: CompressionMiddleware, coding: Coding, send: Send, tokens: tuple[bytes, ...]
@@ -532,6 +543,19 @@ class _Responder:
 
     async def send(self, message: Message) -> None:
         state = self._state
+        if state == _STREAM and message["type"] == "http.response.body":
+            # The hot path of a stream (SSE, long polls): compress, flush, send.
+            body = message.get("body", b"")
+            if message.get("more_body", False) and len(body) < self._thread_minimum:
+                if body:
+                    out = self._chunk(body)
+                    if out:
+                        await self._send(
+                            {"type": "http.response.body", "body": out, "more_body": True}
+                        )
+                return
+            await self._next_chunk(message)
+            return
         if state == _PASS:
             await self._send(message)
             return
@@ -590,7 +614,9 @@ class _Responder:
             await self._send(start)
             await self._send({"type": "http.response.body", "body": compressed, "more_body": False})
             return
-        self._stream = coding.stream()
+        self._stream = stream = coding.stream()
+        self._chunk = stream.chunk
+        self._thread_minimum = self._mw.thread_minimum_size
         self._state = _STREAM
         start, _ = _compressed_start(start, coding, self._tokens)
         await self._send(start)
@@ -652,19 +678,24 @@ def _compressed_start(
     """A copy of ``start`` with headers rewritten for a compressed body."""
     start = dict(start)
     headers: Headers = []
+    append = headers.append
     has_vary = False
-    for key, value in start.get("headers") or ():
-        lowered = key.lower()
-        if lowered in _DROPPED:
-            # Content-Length changes; byte ranges of the compressed body are not served.
-            continue
-        if len(lowered) == 4:
+    for item in start.get("headers") or ():
+        key = item[0]
+        n = len(key)  # only names of the lengths below need a look
+        if n == 14 or n == 16 or n == 13:
+            if key.lower() in _DROPPED:
+                # Content-Length changes; byte ranges of the compressed body are not served.
+                continue
+        elif n == 4:
+            lowered = key.lower()
             if lowered == b"etag":
+                value = item[1]
                 if value[:1] == b'"':
-                    value = b"W/" + value  # a strong validator promises identical bytes
+                    item = (key, b"W/" + value)  # a strong validator promises identical bytes
             elif lowered == b"vary":
                 has_vary = True
-        headers.append((key, value))
+        append(item)
     if has_vary:
         MutableHeaders(headers).add_vary(*tokens)
     else:  # the usual case: no second scan of the headers
