@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -389,3 +390,57 @@ async def test_hostile_dictionary_headers_never_fail(
 
 
 _HOSTILE_MW = middleware()
+
+
+async def test_django_settings_form() -> None:
+    # The Django adapter reads the same options from settings.ASGI_KIT.
+    from django.test import override_settings
+
+    import asgi_kit.contrib.django as dj
+    from tests.apps.django_project import configure
+
+    configure()
+    entry = {"dictionaries": [("/static/app.*.js", "/static/app.*.js")]}
+    with override_settings(ASGI_KIT={"CompressionMiddleware": entry}):
+        options = dj.CompressionMiddleware.options()
+    mw = CompressionMiddleware(site(), **options)
+    await get(mw, "/static/app.v1.js")
+    response = await get(mw, "/static/app.v2.js", available_dictionary=sf_hash(V1))
+    assert response.header("content-encoding") == "dcz"
+
+
+def _doc_block(marker: str) -> str:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "compression.md").read_text()
+    start = text.index("```python\n", text.index(marker)) + len("```python\n")
+    return text[start : text.index("```", start)]
+
+
+async def test_raw_asgi_doc_example_runs() -> None:
+    namespace: dict[str, Any] = {}
+    exec(_doc_block("### Examples\n\nRaw ASGI:"), namespace)
+    app = namespace["app"]
+    first = await get(app, "/static/app.v1.js", sec_fetch_dest="script")
+    assert first.header("use-as-dictionary") == 'match="/static/app.*.js", match-dest=("script")'
+    body = b"export const version = 2; /* ... */" * 100
+    response = await get(
+        app, "/static/app.v2.js", sec_fetch_dest="script", available_dictionary=sf_hash(body)
+    )
+    assert response.header("content-encoding") == "dcz"
+    assert dcz_decode(response.body, body) == body
+
+
+async def test_fastapi_doc_example_runs() -> None:
+    namespace: dict[str, Any] = {}
+    exec(_doc_block("FastAPI / Starlette:\n\n```python\nfrom fastapi"), namespace)
+    app = namespace["app"]
+    first = await get(app, "/api/products")
+    assert first.header("use-as-dictionary") == 'match="/api/products"'
+    assert first.header("cache-control") == "max-age=300"
+    response = await get(app, "/api/products", available_dictionary=sf_hash(dcz_plain(first)))
+    assert response.header("content-encoding") == "dcz"
+    assert json.loads(dcz_decode(response.body, dcz_plain(first)))[299]["id"] == 299
+
+
+def dcz_plain(response: Any) -> bytes:
+    """The identity body of a zstd response."""
+    return bytes(zstandard.ZstdDecompressor().decompressobj().decompress(response.body))
