@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
-from ._support.browser import Browser, require_chromium
+from ._support.browser import Browser, browser_session, require_chromium
 from ._support.servers import LiveServerFactory
 
 pytestmark = pytest.mark.e2e
@@ -138,13 +137,7 @@ class PageServer:
         self.server.server_close()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = Browser()
-    try:
-        yield chromium
-    finally:
-        chromium.close()
+browser = pytest.fixture(scope="module", name="browser")(browser_session)
 
 
 def test_demo_from_a_browser(browser: Browser, live_server: LiveServerFactory) -> None:

@@ -13,12 +13,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from ._support.browser import Browser, require_chromium
+from ._support.browser import Browser, browser_session, require_chromium
 from ._support.servers import LiveServerFactory
 from .apps.dictionary_app import V1, V2
 
@@ -27,13 +26,7 @@ pytestmark = pytest.mark.e2e
 require_chromium()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    chromium = Browser()
-    try:
-        yield chromium
-    finally:
-        chromium.close()
+browser = pytest.fixture(scope="module", name="browser")(browser_session)
 
 
 def test_chromium_decodes_dcz(

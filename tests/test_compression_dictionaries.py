@@ -20,26 +20,12 @@ from asgi_kit.compression import Dictionary
 from asgi_kit.types import Receive, Scope, Send
 
 from ._support.asgi import call_http
+from .apps.dictionary_app import V1, V2
 
 DCZ_MAGIC = bytes.fromhex("5e2a4d1820000000")
 EIGHT_MB = 8 * 1024 * 1024
 
 
-def bundle(version: int) -> bytes:
-    """A JS bundle: version 2 is version 1 with a few functions changed."""
-    rng = __import__("random").Random(7)
-    parts = []
-    for i in range(600):
-        name = "".join(rng.choice("abcdefghijklmnop") for _ in range(8))
-        body = f"return {name}.call(this, {rng.randint(0, 10**6)}, '{name}{i}');"
-        if version > 1 and i % 97 == 0:
-            body = body.replace("call", f"apply /* v{version} */")
-        parts.append(f"export function {name}_{i}(x) {{ {body} }}\n")
-    return "".join(parts).encode()
-
-
-V1 = bundle(1)
-V2 = bundle(2)
 # One header list for every response, as real apps keep module-level constants.
 JS_HEADERS = [(b"Content-Type", b"text/javascript"), (b"ETag", b'"v"')]
 JS_HEADERS_COPY = list(JS_HEADERS)
@@ -192,7 +178,7 @@ async def test_client_without_dcz() -> None:
 
 
 async def test_evicted_dictionary_falls_back() -> None:
-    mw = middleware(dictionary_memory=len(V1) + 100)
+    mw = middleware(dictionary_memory=max(len(V1), len(V2)) + 100)
     await get(mw, "/static/app.v1.js")
     await get(mw, "/static/app.v2.js")  # remembered too: v1 goes (least recently used)
     store = mw._store

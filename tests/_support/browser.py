@@ -15,6 +15,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -144,17 +145,10 @@ def _record(message: dict[str, Any], network: dict[str, dict[str, Any]]) -> None
         entry["headers"] = {k.lower(): v for k, v in response["headers"].items()}
 
 
-def _record(message: dict[str, Any], network: dict[str, dict[str, Any]]) -> None:
-    params = message.get("params", {})
-    method = message.get("method")
-    if method == "Network.requestWillBeSent":
-        entry = network.setdefault(params["requestId"], {})
-        entry["url"] = params["request"]["url"]
-    elif method == "Network.requestWillBeSentExtraInfo":
-        headers = {k.lower(): v for k, v in params["headers"].items()}
-        network.setdefault(params["requestId"], {})["request_headers"] = headers
-    elif method == "Network.responseReceived":
-        response = params["response"]
-        entry = network.setdefault(params["requestId"], {})
-        entry["status"] = response["status"]
-        entry["headers"] = {k.lower(): v for k, v in response["headers"].items()}
+def browser_session() -> Iterator[Browser]:
+    """A browser per test module: ``browser = pytest.fixture(scope="module")(browser_session)``"""
+    chromium = Browser()
+    try:
+        yield chromium
+    finally:
+        chromium.close()
