@@ -6,7 +6,8 @@ body message tells it whether the body is worth compressing, and then either
 compresses the whole body in one shot (exact ``Content-Length``) or compresses
 and flushes each streamed chunk, so Server-Sent Events and long polls reach
 the client as they are produced.  Optionally it also decodes compressed
-request bodies, with a bound on the decoded size.
+request bodies, with a bound on the decoded size, and serves Compression
+Dictionary Transport (RFC 9842, ``dcz``; see :mod:`asgi_kit._dictionaries`).
 """
 
 from __future__ import annotations
@@ -171,29 +172,44 @@ class _TypeMatcher:
 
 
 class CompressionMiddleware:
-    """Compress responses with brotli, zstd or gzip, negotiated per request.
+    """Compress responses with zstd, brotli or gzip, negotiated per request.
+
+    With ``dictionaries``, also Compression Dictionary Transport (RFC 9842):
+    declared responses are marked ``Use-As-Dictionary`` and remembered, and
+    requests naming one in ``Available-Dictionary`` get ``dcz``.
 
     Args:
         app: The ASGI application to wrap (ASGI 2 apps are adapted).
         minimum_size: Bodies smaller than this many bytes are sent as they are
             (when the size is known: from ``Content-Length`` or a body sent in
             one message).
-        encodings: Codings offered, in server preference order, a subset of
-            ``"br"``, ``"zstd"``, ``"gzip"``.  ``"zstd"`` needs the
-            ``zstandard`` package (extra ``zstd``) or Python 3.14.
+        encodings: Codings offered, in server preference order (it breaks
+            ties between equal q-values), a subset of ``"zstd"``, ``"br"``,
+            ``"gzip"``.  None: every installed coding, cheapest first
+            (:data:`DEFAULT_ENCODINGS`).  ``"zstd"`` needs the ``zstandard``
+            package (extra ``zstd``) or Python 3.14.
         brotli_quality: Brotli quality, 0-11.
-        gzip_level: gzip (zlib) level, 1-9.
+        gzip_level: gzip level on zlib's 1-9 scale (mapped onto zlib-ng's
+            levels when the ``speedups`` extra is installed, keeping the
+            output within 5% of zlib's).
         exclude_content_types: Media types never compressed; ``type/*``
             wildcards are allowed.
         exclude_paths: Request paths (exact or glob) never compressed.
         thread_minimum_size: Chunks at least this large are compressed in a
             worker thread so the event loop keeps serving other requests.
         compresslevel: Alias of ``gzip_level`` for Starlette's ``GZipMiddleware`` users.
-        zstd_level: zstd level, 1-22.
+        zstd_level: zstd level, 1-22 (window at most 8 MB at every level);
+            also used for ``dcz``.
         decompress_requests: Decode request bodies sent with
-            ``Content-Encoding: gzip`` or ``br``.
+            ``Content-Encoding: gzip`` or ``br`` (also stacked, over one or
+            several header lines); other codings are answered ``415``.
         max_decompressed_size: Largest decoded request body accepted; larger
             ones are answered ``413``.
+        dictionaries: ``(path, match)`` pairs or :class:`Dictionary` objects:
+            GET responses for ``path`` are dictionaries for requests matching
+            ``match`` (``*`` wildcards).  Needs zstd.
+        dictionary_memory: Bytes of remembered dictionaries kept (LRU).
+        max_dictionary_size: Largest response remembered as a dictionary.
 
     Raises:
         ValueError: An option is out of range or names an unknown coding.
