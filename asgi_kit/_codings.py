@@ -13,6 +13,7 @@ import asyncio
 import functools
 import os
 import sys
+import threading
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -128,7 +129,7 @@ except ImportError:
                 return bytes(c.compress(data) + c.flush())
 
         class _ZstandardEncoder:
-            __slots__ = ("_kwargs", "_shared")
+            __slots__ = ("_kwargs", "_local")
 
             def __init__(self, level: int, window_log: int, dictionary: bytes | None) -> None:
                 params = _zstandard.ZstdCompressionParameters.from_level(
@@ -143,16 +144,21 @@ except ImportError:
                     zdict.precompute_compress(compression_params=params)
                     kwargs["dict_data"] = zdict
                 self._kwargs = kwargs
-                # A context is not thread-safe and a compressobj() uses its
-                # compressor's context: the shared one serves one-shot calls on
-                # the event loop's thread only; streams and threads get their own.
-                self._shared = _zstandard.ZstdCompressor(**kwargs)
+                # A context is not thread-safe, and a compressobj() uses its
+                # compressor's context: one-shot calls use one compressor per
+                # thread (the event loop's, each worker's; Django under WSGI
+                # runs loops in several threads), streams get their own.
+                self._local = threading.local()
 
             def compress(self, data: bytes) -> bytes:
-                return bytes(self._shared.compress(data))
+                local = self._local
+                try:
+                    c = local.c
+                except AttributeError:
+                    c = local.c = _zstandard.ZstdCompressor(**self._kwargs)
+                return bytes(c.compress(data))
 
-            def compress_threaded(self, data: bytes) -> bytes:
-                return bytes(_zstandard.ZstdCompressor(**self._kwargs).compress(data))
+            compress_threaded = compress
 
             def stream(self) -> Stream:
                 return _ZstandardStream(_zstandard.ZstdCompressor(**self._kwargs).compressobj())

@@ -191,3 +191,36 @@ async def test_middleware_uses_the_selected_gzip_codec() -> None:
     expected = backend.module.compress(body, backend.levels[6], wbits=31)
     assert response.body == expected
     assert gzip.decompress(response.body) == body
+
+
+@pytest.mark.parametrize("name", ["zstd", "dcz"])
+def test_one_coding_used_from_many_threads(name: str) -> None:
+    # Django under WSGI runs an event loop per request thread: one Coding is
+    # then used by several threads at once, and each must get intact frames.
+    import threading
+
+    dictionary = os.urandom(2000).hex().encode()
+    coding = Coding(
+        name, 3, dictionary=dictionary, dictionary_hash=hashlib.sha256(dictionary).digest()
+    )
+    bodies = [dictionary[i * 100 :] + os.urandom(100_000).hex().encode() for i in range(8)]
+    failures: list[int] = []
+    zdict = zstandard.ZstdCompressionDict(dictionary, dict_type=zstandard.DICT_TYPE_RAWCONTENT)
+
+    def work(i: int) -> None:
+        for _ in range(10):
+            out = coding.compress(bodies[i])
+            if name == "dcz":
+                d = zstandard.ZstdDecompressor(dict_data=zdict).decompressobj()
+                ok = d.decompress(out[40:]) == bodies[i]
+            else:
+                ok = limited_decode(out) == bodies[i]
+            if not ok:
+                failures.append(i)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
