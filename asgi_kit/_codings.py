@@ -10,8 +10,10 @@ after at most one output piece, never after inflating it into memory.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import sys
+import threading
 import zlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -34,20 +36,51 @@ __all__ = [
 
 # --------------------------------------------------------------------------- zstd backend
 
-_zstd_compress: Callable[[bytes, int], bytes] | None = None
-_zstd_stream: Callable[[int], Stream] | None = None
+#: Largest zstd window an HTTP ``zstd`` response may use (RFC 9659 §3: 8 MB).
+ZSTD_MAX_WINDOW_LOG = 23
+# zstd's default window log per level 0-22 for an unknown size (the table in
+# zstd_compress.c); levels 20-22 use 32-128 MiB, which RFC 9659 forbids.
+_ZSTD_LEVEL_WINDOW_LOG: tuple[int, ...] = (21, 19, 20, 21, 21, 21, 21, 21, 21, 22, 22, 22)
+_ZSTD_LEVEL_WINDOW_LOG += (22, 22, 22, 22, 22, 23, 23, 23, 25, 26, 27)
+
+
+def zstd_window_log(level: int) -> int:
+    """The window log asgi_kit uses for a zstd level: the level's own, capped at 8 MB."""
+    return min(_ZSTD_LEVEL_WINDOW_LOG[level], ZSTD_MAX_WINDOW_LOG)
+
+
+def dcz_window_log(dictionary_size: int) -> int:
+    """The largest window log RFC 9842 allows for ``dcz`` with this dictionary.
+
+    The window may be 8 MB or 1.25 times the dictionary, whichever is larger,
+    and never more than 128 MB; zstd windows are powers of two, so round down.
+    """
+    limit = min(128 * 1024 * 1024, max(8 * 1024 * 1024, dictionary_size * 5 // 4))
+    return limit.bit_length() - 1
+
+
+class ZstdEncoder(Protocol):
+    """A zstd level, window and optional raw-content dictionary, prepared once."""
+
+    def compress(self, data: bytes) -> bytes:
+        """One shot, on the event loop's thread."""
+
+    def compress_threaded(self, data: bytes) -> bytes:
+        """One shot from a worker thread (its own context)."""
+
+    def stream(self) -> Stream: ...
+
+
+_zstd_encoder: Callable[[int, int, bytes | None], ZstdEncoder] | None = None
 
 try:  # Python 3.14+: the standard library.
     from compression import zstd as _stdlib_zstd  # type: ignore[import-not-found,unused-ignore]
 
-    def _zstd_compress_stdlib(data: bytes, level: int) -> bytes:
-        return bytes(_stdlib_zstd.compress(data, level=level))
-
     class _StdlibZstdStream:
         __slots__ = ("_c",)
 
-        def __init__(self, level: int) -> None:
-            self._c = _stdlib_zstd.ZstdCompressor(level=level)
+        def __init__(self, c: Any) -> None:
+            self._c = c
 
         def chunk(self, data: bytes) -> bytes:
             c = self._c
@@ -55,23 +88,37 @@ try:  # Python 3.14+: the standard library.
 
         def finish(self, data: bytes) -> bytes:
             c = self._c
-            return bytes(c.compress(data) + c.flush(c.FLUSH_FRAME))
+            return bytes(c.compress(data, c.FLUSH_FRAME))
 
-    _zstd_compress = _zstd_compress_stdlib
-    _zstd_stream = _StdlibZstdStream
+    class _StdlibZstdEncoder:
+        __slots__ = ("_dict", "_options")
+
+        def __init__(self, level: int, window_log: int, dictionary: bytes | None) -> None:
+            param = _stdlib_zstd.CompressionParameter
+            self._options = {param.compression_level: level, param.window_log: window_log}
+            self._dict = (
+                None if dictionary is None else _stdlib_zstd.ZstdDict(dictionary, is_raw=True)
+            )
+
+        def compress(self, data: bytes) -> bytes:
+            return bytes(_stdlib_zstd.compress(data, options=self._options, zstd_dict=self._dict))
+
+        compress_threaded = compress
+
+        def stream(self) -> Stream:
+            c = _stdlib_zstd.ZstdCompressor(options=self._options, zstd_dict=self._dict)
+            return _StdlibZstdStream(c)
+
+    _zstd_encoder = _StdlibZstdEncoder
 except ImportError:
     try:
         import zstandard as _zstandard
 
-        def _zstd_compress_zstandard(data: bytes, level: int) -> bytes:
-            return bytes(_zstandard.compress(data, level))
-
         class _ZstandardStream:
             __slots__ = ("_c",)
 
-            def __init__(self, level: int) -> None:
-                # A compressor context per stream: contexts are not thread-safe.
-                self._c = _zstandard.ZstdCompressor(level=level).compressobj()
+            def __init__(self, c: Any) -> None:
+                self._c = c
 
             def chunk(self, data: bytes) -> bytes:
                 c = self._c
@@ -81,15 +128,61 @@ except ImportError:
                 c = self._c
                 return bytes(c.compress(data) + c.flush())
 
-        _zstd_compress = _zstd_compress_zstandard
-        _zstd_stream = _ZstandardStream
+        class _ZstandardEncoder:
+            __slots__ = ("_kwargs", "_local")
+
+            def __init__(self, level: int, window_log: int, dictionary: bytes | None) -> None:
+                params = _zstandard.ZstdCompressionParameters.from_level(
+                    level, window_log=window_log
+                )
+                kwargs: dict[str, Any] = {"compression_params": params}
+                if dictionary is not None:
+                    zdict = _zstandard.ZstdCompressionDict(
+                        dictionary, dict_type=_zstandard.DICT_TYPE_RAWCONTENT
+                    )
+                    # Digest the dictionary once, not on every response.
+                    zdict.precompute_compress(compression_params=params)
+                    kwargs["dict_data"] = zdict
+                self._kwargs = kwargs
+                # A context is not thread-safe, and a compressobj() uses its
+                # compressor's context: one-shot calls use one compressor per
+                # thread (the event loop's, each worker's; Django under WSGI
+                # runs loops in several threads), streams get their own.
+                self._local = threading.local()
+
+            def compress(self, data: bytes) -> bytes:
+                local = self._local
+                try:
+                    c = local.c
+                except AttributeError:
+                    c = local.c = _zstandard.ZstdCompressor(**self._kwargs)
+                return bytes(c.compress(data))
+
+            compress_threaded = compress
+
+            def stream(self) -> Stream:
+                return _ZstandardStream(_zstandard.ZstdCompressor(**self._kwargs).compressobj())
+
+        _zstd_encoder = _ZstandardEncoder
     except ImportError:
         pass
 
 #: Whether a zstd implementation (stdlib ``compression.zstd`` or ``zstandard``) is importable.
-ZSTD_AVAILABLE = _zstd_compress is not None
+ZSTD_AVAILABLE = _zstd_encoder is not None
+
+
+def zstd_encoder(level: int, window_log: int, dictionary: bytes | None = None) -> ZstdEncoder:
+    """A prepared zstd encoder; raises ValueError when no zstd implementation is installed."""
+    if _zstd_encoder is None:
+        raise ValueError(
+            "zstd needs the 'zstandard' package (pip install 'asgi-kit[zstd]') "
+            "or Python 3.14's compression.zstd"
+        )
+    return _zstd_encoder(level, window_log, dictionary)
+
+
 #: Every response coding this module can produce, in the default server preference.
-SUPPORTED = ("br", "zstd", "gzip")
+SUPPORTED = ("zstd", "br", "gzip")
 
 # brotli >= 1.2 can bound the output of one decompression call; older versions
 # cannot, so they are not trusted with client input.
@@ -117,38 +210,62 @@ class _BrotliStream:
 
     def chunk(self, data: bytes) -> bytes:
         c = self._c
-        return bytes(c.process(data) + c.flush())
+        out: bytes = c.process(data) + c.flush()
+        return out
 
     def finish(self, data: bytes) -> bytes:
         c = self._c
-        return bytes(c.process(data) + c.finish()) if data else bytes(c.finish())
+        out: bytes = c.process(data) + c.finish() if data else c.finish()
+        return out
+
+
+class GzipBackend:
+    """A zlib-compatible module producing gzip, and how ``gzip_level`` maps onto its levels."""
+
+    __slots__ = ("levels", "module", "name")
+
+    def __init__(self, name: str, module: Any, levels: dict[int, int]) -> None:
+        self.name = name
+        self.module = module
+        #: ``gzip_level`` (zlib's 1-9) -> this module's level.
+        self.levels = levels
+
+
+#: Stdlib zlib, levels as they are.
+ZLIB = GzipBackend("zlib", zlib, {level: level for level in range(1, 10)})
+
+# zlib-ng (the ``speedups`` extra) at the lowest level whose output stays
+# within 5% of stdlib zlib's at the asked level, measured on JSON, HTML and
+# source text of 4-64 KiB (docs/compression.md has the table).  zlib-ng's
+# level 1 is its "quick" strategy, ~45% larger than zlib's level 1.
+_ZLIB_NG_LEVELS = {1: 2, 2: 2, 3: 3, 4: 3, 5: 5, 6: 5, 7: 7, 8: 7, 9: 7}
+try:
+    from zlib_ng import zlib_ng as _zlib_ng
+
+    ZLIB_NG: GzipBackend | None = GzipBackend("zlib-ng", _zlib_ng, _ZLIB_NG_LEVELS)
+except ImportError:
+    ZLIB_NG = None
+
+#: The gzip codec new middleware instances use: zlib-ng when installed, else stdlib zlib.
+DEFAULT_GZIP_BACKEND = ZLIB_NG if ZLIB_NG is not None else ZLIB
 
 
 class _GzipStream:
-    __slots__ = ("_c",)
+    __slots__ = ("_c", "_sync")
 
-    def __init__(self, level: int) -> None:
-        self._c = zlib.compressobj(level, zlib.DEFLATED, 31)
+    def __init__(self, module: Any, level: int) -> None:
+        self._c = module.compressobj(level, module.DEFLATED, 31)
+        self._sync = module.Z_SYNC_FLUSH
 
     def chunk(self, data: bytes) -> bytes:
         c = self._c
-        return c.compress(data) + c.flush(zlib.Z_SYNC_FLUSH)
+        out: bytes = c.compress(data) + c.flush(self._sync)
+        return out
 
     def finish(self, data: bytes) -> bytes:
         c = self._c
-        return c.compress(data) + c.flush()
-
-
-if sys.version_info >= (3, 11):
-
-    def _gzip_compress(data: bytes, level: int) -> bytes:
-        return zlib.compress(data, level, wbits=31)
-
-else:  # pragma: no cover - Python 3.10: zlib.compress has no wbits
-
-    def _gzip_compress(data: bytes, level: int) -> bytes:
-        c = zlib.compressobj(level, zlib.DEFLATED, 31)
-        return c.compress(data) + c.flush()
+        out: bytes = c.compress(data) + c.flush()
+        return out
 
 
 def _brotli_compress(data: bytes, quality: int) -> bytes:
@@ -157,44 +274,98 @@ def _brotli_compress(data: bytes, quality: int) -> bytes:
     return bytes(compressor.process(data) + compressor.finish())
 
 
+#: The 8-byte magic that starts a ``dcz`` body (RFC 9842 §4), then the SHA-256.
+DCZ_MAGIC = b"\x5e\x2a\x4d\x18\x20\x00\x00\x00"
+
+
+class _PrefixedStream:
+    """A stream whose first output starts with ``prefix`` (the dcz header)."""
+
+    __slots__ = ("_inner", "_prefix")
+
+    def __init__(self, inner: Stream, prefix: bytes) -> None:
+        self._inner = inner
+        self._prefix = prefix
+
+    def chunk(self, data: bytes) -> bytes:
+        out = self._inner.chunk(data)
+        if self._prefix:
+            out, self._prefix = self._prefix + out, b""
+        return out
+
+    def finish(self, data: bytes) -> bytes:
+        out = self._inner.finish(data)
+        if self._prefix:
+            out, self._prefix = self._prefix + out, b""
+        return out
+
+
 class Coding:
-    """One response coding with its level bound: ``compress`` (one shot) and ``stream()``."""
+    """One response coding with its level bound.
 
-    __slots__ = ("_compress", "_level", "_stream", "name", "token")
+    ``compress(data)`` compresses a whole body on the event loop's thread,
+    ``compress_threaded(data)`` does the same from a worker thread, and
+    ``stream()`` makes a streaming compressor.  Everything that does not
+    depend on the body is prepared here, once.
+    """
 
-    def __init__(self, name: str, level: int) -> None:
+    __slots__ = ("_level", "compress", "compress_threaded", "name", "stream", "token")
+
+    compress: Callable[[bytes], bytes]
+    compress_threaded: Callable[[bytes], bytes]
+    stream: Callable[[], Stream]
+
+    def __init__(
+        self,
+        name: str,
+        level: int,
+        *,
+        gzip_backend: GzipBackend | None = None,
+        dictionary: bytes | None = None,
+        dictionary_hash: bytes | None = None,
+    ) -> None:
         self.name = name
         #: The ``Content-Encoding`` value.
         self.token = name.encode("ascii")
         self._level = level
-        compress: Callable[[bytes, int], bytes] | None
-        stream: Callable[[int], Stream] | None
         if name == "br":
-            compress, stream = _brotli_compress, _BrotliStream
+            self.compress = functools.partial(_brotli_compress, quality=level)
+            self.compress_threaded = self.compress
+            self.stream = functools.partial(_BrotliStream, level)
         elif name == "gzip":
-            compress, stream = _gzip_compress, _GzipStream
+            backend = gzip_backend or DEFAULT_GZIP_BACKEND
+            module, mapped = backend.module, backend.levels[level]
+            if backend is ZLIB and sys.version_info < (3, 11):  # pragma: no cover
+                self.compress = functools.partial(_gzip_compress_310, level=mapped)
+            else:
+                self.compress = functools.partial(module.compress, level=mapped, wbits=31)
+            self.compress_threaded = self.compress
+            self.stream = functools.partial(_GzipStream, module, mapped)
         elif name == "zstd":
-            compress, stream = _zstd_compress, _zstd_stream
+            encoder = zstd_encoder(level, zstd_window_log(level))
+            self.compress = encoder.compress
+            self.compress_threaded = encoder.compress_threaded
+            self.stream = encoder.stream
+        elif name == "dcz":
+            if dictionary is None or dictionary_hash is None:
+                raise ValueError("dcz needs a dictionary and its SHA-256")
+            encoder = zstd_encoder(level, dcz_window_log(len(dictionary)), dictionary)
+            header = DCZ_MAGIC + dictionary_hash
+            inner, inner_threaded = encoder.compress, encoder.compress_threaded
+            self.compress = lambda data: header + inner(data)
+            self.compress_threaded = lambda data: header + inner_threaded(data)
+            self.stream = lambda: _PrefixedStream(encoder.stream(), header)
         else:
             raise ValueError(f"unknown coding {name!r}")
-        if compress is None or stream is None:
-            raise ValueError(
-                "zstd needs the 'zstandard' package (pip install 'asgi-kit[zstd]') "
-                "or Python 3.14's compression.zstd"
-            )
-        self._compress = compress
-        self._stream = stream
-
-    def compress(self, data: bytes) -> bytes:
-        """Compress a whole body in one call (no flush overhead)."""
-        return self._compress(data, self._level)
-
-    def stream(self) -> Stream:
-        """A new streaming compressor (created only when a response is compressed)."""
-        return self._stream(self._level)
 
     def __repr__(self) -> str:
         return f"Coding({self.name!r}, {self._level})"
+
+
+def _gzip_compress_310(data: bytes, level: int) -> bytes:  # pragma: no cover
+    # Python 3.10: zlib.compress has no wbits.
+    c = zlib.compressobj(level, zlib.DEFLATED, 31)
+    return c.compress(data) + c.flush()
 
 
 # --------------------------------------------------------------------------- negotiation

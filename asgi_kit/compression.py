@@ -6,11 +6,13 @@ body message tells it whether the body is worth compressing, and then either
 compresses the whole body in one shot (exact ``Content-Length``) or compresses
 and flushes each streamed chunk, so Server-Sent Events and long polls reach
 the client as they are produced.  Optionally it also decodes compressed
-request bodies, with a bound on the decoded size.
+request bodies, with a bound on the decoded size, and serves Compression
+Dictionary Transport (RFC 9842, ``dcz``; see :mod:`asgi_kit._dictionaries`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -18,6 +20,7 @@ from ._codings import (
     DECODABLE,
     DECODE_ERRORS,
     SUPPORTED,
+    ZSTD_AVAILABLE,
     Coding,
     Decoder,
     Stream,
@@ -25,13 +28,24 @@ from ._codings import (
     negotiate,
     run_in_thread,
 )
-from ._http import MutableHeaders, PathMatcher, asgi3, send_response
+from ._dictionaries import Dictionary, DictionaryStore, as_dictionaries, parse_available_dictionary
+from ._http import (
+    MutableHeaders,
+    PathMatcher,
+    asgi3,
+    copy_start,
+    parse_qvalues,
+    send_response,
+    split_comma_list,
+)
 from .types import AnyASGIApp, Headers, Message, Receive, Scope, Send
 
 __all__ = [
+    "DEFAULT_ENCODINGS",
     "DEFAULT_EXCLUDE_CONTENT_TYPES",
     "OPT_OUT_HEADER",
     "CompressionMiddleware",
+    "Dictionary",
 ]
 
 #: Media types sent as they are by default: already compressed or binary.
@@ -61,10 +75,20 @@ DEFAULT_EXCLUDE_CONTENT_TYPES: tuple[str, ...] = (
 #: The middleware always removes it before the response leaves.
 OPT_OUT_HEADER = "x-asgi-kit-compression"
 
+#: The codings offered by default: brotli before gzip for equal q-values.
+DEFAULT_ENCODINGS: tuple[str, ...] = ("br", "gzip")
+#: ``encodings=None``: every installed coding, cheapest first by the measured
+#: cost for typical content (zstd when installed, then brotli, then gzip).
+CHEAPEST_FIRST: tuple[str, ...] = ("zstd", "br", "gzip") if ZSTD_AVAILABLE else ("br", "gzip")
+
 _OPT_OUT = OPT_OUT_HEADER.encode("ascii")
 _SKIP_STATUS = frozenset((204, 206, 304))
-# Lengths of the request header names read: range, accept-encoding, content-encoding.
+# Lengths of the request header names read: range, accept-encoding, content-encoding;
+# with dictionaries also sec-fetch-dest and available-dictionary.
 _REQUEST_NAME_LENGTHS = frozenset((5, 15, 16))
+_DICTIONARY_NAME_LENGTHS = frozenset((5, 14, 15, 16, 20))
+_VARY_TOKENS: tuple[bytes, ...] = (b"Accept-Encoding",)
+_VARY_DICTIONARY_TOKENS: tuple[bytes, ...] = (b"Accept-Encoding", b"Available-Dictionary")
 _MISSING: Any = object()
 # Distinct Accept-Encoding / Content-Type values cached; real traffic has a handful.
 _CACHE_SIZE = 256
@@ -73,6 +97,12 @@ _CACHE_SIZE = 256
 _MAX_CACHED_ACCEPT = 256
 _TOO_LARGE = b"Request body too large"
 _BAD_BODY = b"Malformed compressed request body"
+_UNSUPPORTED = b"Unsupported request Content-Encoding"
+
+
+def _request_codings(value: bytes) -> list[str]:
+    """The request's codings in the order applied, ``identity`` left out, lower-case."""
+    return [c for c in (c.lower() for c in split_comma_list(value)) if c != "identity"]
 
 
 def _check_int(option: str, value: object, low: int, high: int | None = None) -> int:
@@ -144,29 +174,45 @@ class _TypeMatcher:
 
 
 class CompressionMiddleware:
-    """Compress responses with brotli, zstd or gzip, negotiated per request.
+    """Compress responses with zstd, brotli or gzip, negotiated per request.
+
+    With ``dictionaries``, also Compression Dictionary Transport (RFC 9842):
+    declared responses are marked ``Use-As-Dictionary`` and remembered, and
+    requests naming one in ``Available-Dictionary`` get ``dcz``.
 
     Args:
         app: The ASGI application to wrap (ASGI 2 apps are adapted).
         minimum_size: Bodies smaller than this many bytes are sent as they are
             (when the size is known: from ``Content-Length`` or a body sent in
             one message).
-        encodings: Codings offered, in server preference order, a subset of
-            ``"br"``, ``"zstd"``, ``"gzip"``.  ``"zstd"`` needs the
-            ``zstandard`` package (extra ``zstd``) or Python 3.14.
+        encodings: Codings offered, in server preference order (it breaks
+            ties between equal q-values), a subset of ``"zstd"``, ``"br"``,
+            ``"gzip"``; the default is ``("br", "gzip")``.  None: every
+            installed coding, cheapest first (:data:`CHEAPEST_FIRST`: zstd
+            first where installed).  ``"zstd"`` needs the ``zstandard``
+            package (extra ``zstd``) or Python 3.14.
         brotli_quality: Brotli quality, 0-11.
-        gzip_level: gzip (zlib) level, 1-9.
+        gzip_level: gzip level on zlib's 1-9 scale (mapped onto zlib-ng's
+            levels when the ``speedups`` extra is installed, keeping the
+            output within 5% of zlib's).
         exclude_content_types: Media types never compressed; ``type/*``
             wildcards are allowed.
         exclude_paths: Request paths (exact or glob) never compressed.
         thread_minimum_size: Chunks at least this large are compressed in a
             worker thread so the event loop keeps serving other requests.
         compresslevel: Alias of ``gzip_level`` for Starlette's ``GZipMiddleware`` users.
-        zstd_level: zstd level, 1-22.
+        zstd_level: zstd level, 1-22 (window at most 8 MB at every level);
+            also used for ``dcz``.
         decompress_requests: Decode request bodies sent with
-            ``Content-Encoding: gzip`` or ``br``.
+            ``Content-Encoding: gzip`` or ``br`` (also stacked, over one or
+            several header lines); other codings are answered ``415``.
         max_decompressed_size: Largest decoded request body accepted; larger
             ones are answered ``413``.
+        dictionaries: ``(path, match)`` pairs or :class:`Dictionary` objects:
+            GET responses for ``path`` are dictionaries for requests matching
+            ``match`` (``*`` wildcards).  Needs zstd.
+        dictionary_memory: Bytes of remembered dictionaries kept (LRU).
+        max_dictionary_size: Largest response remembered as a dictionary.
 
     Raises:
         ValueError: An option is out of range or names an unknown coding.
@@ -177,7 +223,7 @@ class CompressionMiddleware:
         self,
         app: AnyASGIApp,
         minimum_size: int = 500,
-        encodings: Iterable[str] = ("br", "gzip"),
+        encodings: Iterable[str] | None = DEFAULT_ENCODINGS,
         brotli_quality: int = 4,
         gzip_level: int = 6,
         exclude_content_types: Iterable[str] = DEFAULT_EXCLUDE_CONTENT_TYPES,
@@ -188,6 +234,9 @@ class CompressionMiddleware:
         zstd_level: int = 3,
         decompress_requests: bool = False,
         max_decompressed_size: int = 10 * 1024 * 1024,
+        dictionaries: Iterable[tuple[str, str] | Dictionary] = (),
+        dictionary_memory: int = 64 * 1024 * 1024,
+        max_dictionary_size: int = 4 * 1024 * 1024,
     ) -> None:
         self.app = asgi3(app)
         self.minimum_size = _check_int("minimum_size", minimum_size, 0)
@@ -206,8 +255,10 @@ class CompressionMiddleware:
             raise TypeError(f"decompress_requests must be a bool, got {decompress_requests!r}")
         self.decompress_requests = decompress_requests
         self.max_decompressed_size = _check_int("max_decompressed_size", max_decompressed_size, 1)
+        decodable = sorted(DECODABLE - {"x-gzip"})
+        self._accept_header = [(b"accept-encoding", ", ".join(decodable).encode("ascii"))]
 
-        names = _as_tuple("encodings", encodings)
+        names = _as_tuple("encodings", CHEAPEST_FIRST if encodings is None else encodings)
         levels = {"br": brotli_quality, "gzip": gzip_level, "zstd": zstd_level}
         if not names:
             raise ValueError("encodings must name at least one coding")
@@ -230,6 +281,27 @@ class CompressionMiddleware:
         # Accept-Encoding value -> chosen coding (None: send as is).
         self._negotiated: dict[bytes, Coding | None] = {}
 
+        self.dictionaries = as_dictionaries("dictionaries", dictionaries)
+        self.dictionary_memory = _check_int("dictionary_memory", dictionary_memory, 0)
+        self.max_dictionary_size = _check_int("max_dictionary_size", max_dictionary_size, 1)
+        self._dictionaries = self.dictionaries
+        self._store: DictionaryStore | None = None
+        self._request_name_lengths = _REQUEST_NAME_LENGTHS
+        # Accept-Encoding value -> whether it names dcz.
+        self._dcz_accepted: dict[bytes, bool] = {}
+        if self.dictionaries:
+            if not ZSTD_AVAILABLE:
+                raise ValueError(
+                    "dictionaries: dcz needs the 'zstandard' package "
+                    "(pip install 'asgi-kit[zstd]') or Python 3.14's compression.zstd"
+                )
+            self._store = DictionaryStore(self.dictionaries, zstd_level, dictionary_memory)
+            self._request_name_lengths = _DICTIONARY_NAME_LENGTHS
+            # Requests a configured dictionary may serve: their answer also
+            # depends on Available-Dictionary.
+            joined = "|".join(f"(?:{d.match_pattern})" for d in self.dictionaries)
+            self._dictionary_requests = re.compile(joined).match
+
     def _negotiate(self, accept: bytes) -> Coding | None:
         name = negotiate(accept, self.encodings)
         coding = None if name is None else self._codings[name]
@@ -246,9 +318,12 @@ class CompressionMiddleware:
         accept: bytes | None = None
         ranged = False
         request_coding: bytes | None = None
+        available: bytes | None = None
+        dest: bytes | None = None
+        lengths = self._request_name_lengths
         for key, value in scope["headers"]:
             n = len(key)
-            if n not in _REQUEST_NAME_LENGTHS:  # one set look-up for most headers
+            if n not in lengths:  # one set look-up for most headers
                 continue
             if n == 15:
                 if key == b"accept-encoding" or key.lower() == b"accept-encoding":
@@ -256,13 +331,26 @@ class CompressionMiddleware:
             elif n == 5:
                 if key == b"range" or key.lower() == b"range":
                     ranged = True
-            elif key == b"content-encoding" or key.lower() == b"content-encoding":
-                request_coding = value
+            elif n == 16:
+                if key == b"content-encoding" or key.lower() == b"content-encoding":
+                    # Several lines are one list (RFC 9110 §5.3), in the order applied.
+                    request_coding = (
+                        value if request_coding is None else request_coding + b"," + value
+                    )
+            elif n == 20:
+                if key.lower() == b"available-dictionary":
+                    available = value
+            elif key.lower() == b"sec-fetch-dest":
+                dest = value
 
         if request_coding is not None and self.decompress_requests:
-            name = request_coding.strip().lower().decode("latin-1")
-            if name in DECODABLE:  # identity, stacked or unknown codings: the app's business
-                await self._call_decoding(scope, receive, send, name)
+            codings = _request_codings(request_coding)
+            if codings:
+                if any(c not in DECODABLE for c in codings):
+                    # RFC 9110 §15.5.16: 415, with what would have been accepted.
+                    await send_response(send, 415, _UNSUPPORTED, headers=self._accept_header)
+                    return
+                await self._call_decoding(scope, receive, send, codings)
                 return
 
         # Range requests: byte ranges refer to the identity body, leave them alone.
@@ -276,8 +364,32 @@ class CompressionMiddleware:
             await self.app(scope, receive, send_untouched)
             return
         coding: Coding | None = None
+        vary = _VARY_TOKENS
+        method = scope.get("method")
+        recorder: _DictionaryRecorder | None = None
+        if self._store is not None:
+            path = scope.get("path", "")
+            if self._dictionary_requests(path):
+                vary = _VARY_DICTIONARY_TOKENS
+            if (
+                available is not None
+                and method != "HEAD"
+                and accept is not None
+                and self._accepts_dcz(accept)
+            ):
+                digest = parse_available_dictionary(available)
+                if digest is not None:
+                    fetch_dest = None if dest is None else dest.decode("latin-1").strip()
+                    coding = self._store.coding_for(digest, path, fetch_dest)
+            # Browsers list dcz only on requests that already name a dictionary,
+            # so every GET of a dictionary path is marked and remembered.
+            if method == "GET" or method == "HEAD":
+                for config in self._dictionaries:
+                    if config.paths(path):
+                        recorder = _DictionaryRecorder(self, config, method == "GET")
+                        break
         # HEAD: no body to compress, but the same Vary a GET gets (RFC 9110 §9.3.2).
-        if accept is not None and scope.get("method") != "HEAD":
+        if coding is None and accept is not None and method != "HEAD":
             coding = self._negotiated.get(accept, _MISSING)
             if coding is _MISSING:  # first time this exact value is seen
                 coding = self._negotiate(accept)
@@ -291,20 +403,41 @@ class CompressionMiddleware:
                 nonlocal started
                 if not started and message["type"] == "http.response.start":
                     started = True
-                    message, eligible, vary = _inspect(self, message)
+                    message, eligible, has_vary = _inspect(self, message)
                     if eligible:
-                        message = _with_vary(message, vary)
+                        message = _with_vary(message, has_vary, vary)
                 await send(message)
 
-            await self.app(scope, receive, send_vary)
+            if recorder is not None:  # it sees the app's identity body
+                recorder.send = send_vary
+                await self.app(scope, receive, recorder)
+            else:
+                await self.app(scope, receive, send_vary)
             return
-        responder = _Responder(self, coding, send)
-        await self.app(scope, receive, responder.send)
+        responder = _Responder(self, coding, send, vary)
+        if recorder is not None:
+            recorder.send = responder.send
+            await self.app(scope, receive, recorder)
+        else:
+            await self.app(scope, receive, responder.send)
         if responder.pending is not None:
             # The app returned after http.response.start without a body: send what it sent.
             await send(responder.pending)
 
-    async def _call_decoding(self, scope: Scope, receive: Receive, send: Send, coding: str) -> None:
+    def _accepts_dcz(self, accept: bytes) -> bool:
+        hit = self._dcz_accepted.get(accept)
+        if hit is None:
+            # Only an explicit dcz counts: "*" does not offer dictionary support.
+            hit = any(token == "dcz" and q > 0 for token, q in parse_qvalues(accept))
+            if len(accept) <= _MAX_CACHED_ACCEPT:
+                if len(self._dcz_accepted) >= _CACHE_SIZE:
+                    self._dcz_accepted.clear()
+                self._dcz_accepted[accept] = hit
+        return hit
+
+    async def _call_decoding(
+        self, scope: Scope, receive: Receive, send: Send, codings: list[str]
+    ) -> None:
         # The app sees the decoded body: without the coding and the old length.
         child = dict(scope)
         child["headers"] = [
@@ -312,7 +445,11 @@ class CompressionMiddleware:
             for k, v in scope["headers"]
             if k.lower() not in (b"content-encoding", b"content-length")
         ]
-        decoding = _DecodingReceive(receive, make_decoder(coding), self.max_decompressed_size)
+        # The last coding listed was applied last: it comes off first.
+        decoding: Receive = receive
+        for coding in reversed(codings):
+            decoding = _DecodingReceive(decoding, make_decoder(coding), self.max_decompressed_size)
+        assert isinstance(decoding, _DecodingReceive)
         guard = _ErrorGuard(send, decoding)
         try:
             await self(child, decoding, guard.send)  # no Content-Encoding now: not decoded twice
@@ -398,10 +535,24 @@ _PASS = 3  # everything goes out untouched
 class _Responder:
     """Per-response state of CompressionMiddleware for a client that takes ``coding``."""
 
-    __slots__ = ("_mw", "_send", "_state", "_stream", "_vary", "coding", "pending")
+    __slots__ = (
+        "_chunk",
+        "_mw",
+        "_send",
+        "_state",
+        "_stream",
+        "_thread_minimum",
+        "_tokens",
+        "_vary",
+        "coding",
+        "pending",
+    )
 
-    def __init__(self, mw: CompressionMiddleware, coding: Coding, send: Send) -> None:
+    def __init__(
+        self, mw: CompressionMiddleware, coding: Coding, send: Send, tokens: tuple[bytes, ...]
+    ) -> None:
         self._mw = mw
+        self._tokens = tokens
         self.coding = coding
         self._send = send
         self._state = _HEADERS
@@ -411,6 +562,19 @@ class _Responder:
 
     async def send(self, message: Message) -> None:
         state = self._state
+        if state == _STREAM and message["type"] == "http.response.body":
+            # The hot path of a stream (SSE, long polls): compress, flush, send.
+            body = message.get("body", b"")
+            if message.get("more_body", False) and len(body) < self._thread_minimum:
+                if body:
+                    out = self._chunk(body)
+                    if out:
+                        await self._send(
+                            {"type": "http.response.body", "body": out, "more_body": True}
+                        )
+                return
+            await self._next_chunk(message)
+            return
         if state == _PASS:
             await self._send(message)
             return
@@ -455,23 +619,25 @@ class _Responder:
         if not more:
             self._state = _PASS
             if len(body) >= self._mw.thread_minimum_size:
-                compressed: bytes = await run_in_thread(coding.compress, bytes(body))
+                compressed: bytes = await run_in_thread(coding.compress_threaded, bytes(body))
             else:
                 compressed = coding.compress(body)
             if len(compressed) >= len(body):
                 # Incompressible (already packed, random): the identity body is smaller.
-                await self._send(_with_vary(start, self._vary))
+                await self._send(_with_vary(start, self._vary, self._tokens))
                 await self._send(message)
                 return
-            start, headers = _compressed_start(start, coding)
+            start, headers = _compressed_start(start, coding, self._tokens)
             if not start.get("trailers"):  # with trailers the body goes out chunked
                 headers.append((b"content-length", b"%d" % len(compressed)))
             await self._send(start)
             await self._send({"type": "http.response.body", "body": compressed, "more_body": False})
             return
-        self._stream = coding.stream()
+        self._stream = stream = coding.stream()
+        self._chunk = stream.chunk
+        self._thread_minimum = self._mw.thread_minimum_size
         self._state = _STREAM
-        start, _ = _compressed_start(start, coding)
+        start, _ = _compressed_start(start, coding, self._tokens)
         await self._send(start)
         await self._next_chunk(message)
 
@@ -509,44 +675,127 @@ def _without_opt_out(message: Message) -> Message:
 
 
 _VARY = (b"vary", b"Accept-Encoding")
+_VARY_DICTIONARY = (b"vary", b"Accept-Encoding, Available-Dictionary")
 
 
-def _with_vary(start: Message, has_vary: bool) -> Message:
-    """A copy of ``start`` with Accept-Encoding in Vary (``has_vary``: a Vary exists)."""
+def _with_vary(start: Message, has_vary: bool, tokens: tuple[bytes, ...]) -> Message:
+    """A copy of ``start`` with ``tokens`` in Vary (``has_vary``: a Vary exists)."""
     if not has_vary:
-        return {**start, "headers": [*(start.get("headers") or ()), _VARY]}
+        vary = _VARY if tokens is _VARY_TOKENS else _VARY_DICTIONARY
+        return {**start, "headers": [*(start.get("headers") or ()), vary]}
     headers = list(start.get("headers") or ())
-    MutableHeaders(headers).add_vary(b"Accept-Encoding")
+    MutableHeaders(headers).add_vary(*tokens)
     return {**start, "headers": headers}
 
 
 _DROPPED = frozenset((b"content-length", b"content-encoding", b"accept-ranges"))
 
 
-def _compressed_start(start: Message, coding: Coding) -> tuple[Message, Headers]:
+def _compressed_start(
+    start: Message, coding: Coding, tokens: tuple[bytes, ...]
+) -> tuple[Message, Headers]:
     """A copy of ``start`` with headers rewritten for a compressed body."""
     start = dict(start)
     headers: Headers = []
+    append = headers.append
     has_vary = False
-    for key, value in start.get("headers") or ():
-        lowered = key.lower()
-        if lowered in _DROPPED:
-            # Content-Length changes; byte ranges of the compressed body are not served.
-            continue
-        if len(lowered) == 4:
+    for item in start.get("headers") or ():
+        key = item[0]
+        n = len(key)  # only names of the lengths below need a look
+        if n == 14 or n == 16 or n == 13:
+            if key.lower() in _DROPPED:
+                # Content-Length changes; byte ranges of the compressed body are not served.
+                continue
+        elif n == 4:
+            lowered = key.lower()
             if lowered == b"etag":
+                value = item[1]
                 if value[:1] == b'"':
-                    value = b"W/" + value  # a strong validator promises identical bytes
+                    item = (key, b"W/" + value)  # a strong validator promises identical bytes
             elif lowered == b"vary":
                 has_vary = True
-        headers.append((key, value))
+        append(item)
     if has_vary:
-        MutableHeaders(headers).add_vary(b"Accept-Encoding")
+        MutableHeaders(headers).add_vary(*tokens)
     else:  # the usual case: no second scan of the headers
-        headers.append(_VARY)
+        headers.append(_VARY if tokens is _VARY_TOKENS else _VARY_DICTIONARY)
     headers.append((b"content-encoding", coding.token))
     start["headers"] = headers
     return start, headers
+
+
+async def _no_send(message: Message) -> None:  # pragma: no cover - replaced before use
+    raise RuntimeError("send not set")
+
+
+class _DictionaryRecorder:
+    """Marks a response as a dictionary (``Use-As-Dictionary``) and remembers its body.
+
+    Sits between the app and the compressing layer, so it sees the identity
+    body.  It keeps a copy of the body (up to ``max_dictionary_size``) while
+    passing every chunk on at once; the copy is hashed and stored when the
+    response ends.
+    """
+
+    __slots__ = ("_config", "_mw", "_parts", "_record", "_size", "_started", "send")
+
+    def __init__(self, mw: CompressionMiddleware, config: Dictionary, record: bool) -> None:
+        self._mw = mw
+        self._config = config
+        #: The next layer's ``send`` (set before the app runs).
+        self.send: Send = _no_send
+        self._record = record  # GET: remember the body; HEAD: only the header
+        self._parts: list[bytes] = []
+        self._size = 0
+        self._started = False
+
+    async def __call__(self, message: Message) -> None:
+        kind = message["type"]
+        if kind == "http.response.start" and not self._started:
+            self._started = True
+            message = self._start(message)
+        elif kind == "http.response.body" and self._record:
+            body = message.get("body", b"")
+            if body:
+                self._size += len(body)
+                if self._size > self._mw.max_dictionary_size:
+                    self._record = False  # too big to keep: sent, not remembered
+                    self._parts = []
+                else:
+                    self._parts.append(bytes(body))
+            if not message.get("more_body", False):
+                self._record = False
+                content = b"".join(self._parts)
+                self._parts = []
+                if content:
+                    store = self._mw._store
+                    assert store is not None
+                    store.add(content, self._config)
+        elif kind != "http.response.body":
+            self._record = False  # pathsend, trailers...: not a body we see whole
+        await self.send(message)
+
+    def _start(self, message: Message) -> Message:
+        status = message.get("status", 200)
+        if status != 200 and status != 304:
+            self._record = False
+            return message
+        has_cache_control = False
+        for key, _ in message.get("headers") or ():
+            n = len(key)
+            if n == 16 and key.lower() == b"content-encoding":
+                self._record = False  # not the identity bytes: never a dictionary
+                return message
+            if n == 13 and key.lower() == b"cache-control":
+                has_cache_control = True
+        if status == 304:
+            self._record = False  # revalidation: the client keeps what it has
+        config = self._config
+        message, headers = copy_start(message)
+        headers.append((b"use-as-dictionary", config.header))
+        if config.max_age is not None and not has_cache_control:
+            headers.append((b"cache-control", b"max-age=%d" % config.max_age))
+        return message
 
 
 # --------------------------------------------------------------------------- requests
@@ -584,7 +833,11 @@ class _DecodingReceive:
         decoder = self._decoder
         while True:
             if decoder.needs_input() and not self._last:
-                message = await self._receive()
+                try:
+                    message = await self._receive()
+                except _BodyError as exc:  # an inner coding's decoder refused the body
+                    self.error = exc
+                    raise
                 if message["type"] != "http.request":
                     return message
                 self._last = not message.get("more_body", False)

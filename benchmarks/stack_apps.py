@@ -190,7 +190,11 @@ def build_asgi_kit(
     logger = DroppingLogger()
     layers: dict[str, Any] = {
         "compression": lambda a: CompressionMiddleware(
-            a, minimum_size=MINIMUM_SIZE, brotli_quality=BROTLI_QUALITY
+            # br first, as brotli-asgi: the same codec on both sides.
+            a,
+            minimum_size=MINIMUM_SIZE,
+            brotli_quality=BROTLI_QUALITY,
+            encodings=("br", "gzip"),
         ),
         "sessions": lambda a: SessionMiddleware(a, SECRET, session_cookie=OURS_COOKIE),
         "ratelimit": lambda a: RateLimitMiddleware(a, rules=[Rule(LIMIT)], backend=MemoryBackend()),

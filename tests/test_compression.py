@@ -23,6 +23,7 @@ from asgi_kit.compression import DEFAULT_EXCLUDE_CONTENT_TYPES, OPT_OUT_HEADER
 from asgi_kit.types import Message, Receive, Scope, Send
 
 from ._support.asgi import asgi_client, call_http, http_scope
+from ._support.compression import gzip_backend  # noqa: F401
 
 TEXT = b"".join(b"line %d: the quick brown fox jumps over the lazy dog\n" % i for i in range(200))
 
@@ -103,8 +104,30 @@ async def test_zstd_when_enabled() -> None:
     assert response.header("content-encoding") == "br"
 
 
-async def test_zstd_not_offered_by_default() -> None:
-    mw = CompressionMiddleware(make_app())
+@pytest.mark.parametrize(
+    ("accept", "expected"),
+    [
+        ("gzip, deflate, br, zstd", "zstd"),
+        ("br, gzip", "br"),
+        ("gzip", "gzip"),
+        ("zstd;q=0.5, br", "br"),
+        ("*", "zstd"),
+    ],
+)
+async def test_encodings_none_is_every_coding_cheapest_first(accept: str, expected: str) -> None:
+    # encodings=None: every installed coding is offered, cheapest first
+    # among equal q-values: zstd, br, gzip.
+    mw = CompressionMiddleware(make_app(), encodings=None)
+    assert mw.encodings == ("zstd", "br", "gzip")
+    response = await call_http(mw, headers={"accept-encoding": accept})
+    assert response.header("content-encoding") == expected
+    assert decode(expected, response.body) == TEXT
+
+
+async def test_explicit_encodings_order_is_the_preference() -> None:
+    mw = CompressionMiddleware(make_app(), encodings=("gzip", "br"))
+    response = await call_http(mw, headers={"accept-encoding": "br, gzip, zstd"})
+    assert response.header("content-encoding") == "gzip"
     response = await call_http(mw, headers={"accept-encoding": "zstd"})
     assert response.header("content-encoding") is None
     assert response.body == TEXT
@@ -118,8 +141,10 @@ async def test_levels_are_used() -> None:
     assert best.gzip_level == 9
     one = (await call_http(fast, headers=GZ)).body
     nine = (await call_http(best, headers=GZ)).body
-    assert one == _gzip(body, 1)
-    assert nine == _gzip(body, 9)
+    module, levels = codings.DEFAULT_GZIP_BACKEND.module, codings.DEFAULT_GZIP_BACKEND.levels
+    assert one == module.compress(body, levels[1], wbits=31)
+    assert nine == module.compress(body, levels[9], wbits=31)
+    assert gzip.decompress(one) == gzip.decompress(nine) == body
     br = CompressionMiddleware(make_app(body), brotli_quality=2)
     assert (await call_http(br, headers=BR)).body == brotli.compress(body, quality=2)
 
@@ -140,10 +165,13 @@ async def test_no_acceptable_coding_sends_identity_with_vary(accept: str) -> Non
 @pytest.mark.parametrize(
     ("accept", "expected"),
     [
+        ("gzip, deflate, br, zstd", "br"),
         ("*", "br"),
         ("GZIP", "gzip"),
         ("  Gzip ;  Q=0.8 , BR ; q=0.7", "gzip"),
         ("br;q=0, *", "gzip"),
+        ("zstd", None),
+        ("zstd;q=0, br;q=0, *", "gzip"),
         ("x-gzip", "gzip"),
         ("gzip;q=0.5, identity;q=0.9", None),
         ("gzip;q=0.5", "gzip"),
@@ -401,6 +429,7 @@ async def test_prebuilt_header_list_not_mutated() -> None:
 # --------------------------------------------------------------------------- streaming
 
 
+@pytest.mark.usefixtures("gzip_backend")
 @pytest.mark.parametrize("encoding", ["br", "gzip", "zstd"])
 async def test_each_chunk_flushed_before_next_is_produced(encoding: str) -> None:
     chunks = [b"event %d: " % i + b"payload " * 30 + b"\n" for i in range(5)]
@@ -684,12 +713,12 @@ def test_compresslevel_alias_and_defaults() -> None:
     assert mw.gzip_level == 5
     assert CompressionMiddleware(make_app(), gzip_level=5, compresslevel=5).gzip_level == 5
     mw = CompressionMiddleware(make_app())
-    assert mw.encodings == ("br", "gzip")
+    assert mw.encodings == ("br", "gzip")  # DESIGN's default: zstd is opt-in
     assert (mw.minimum_size, mw.brotli_quality, mw.gzip_level) == (500, 4, 6)
 
 
 def test_zstd_unavailable_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(codings, "_zstd_compress", None)
+    monkeypatch.setattr(codings, "_zstd_encoder", None)
     with pytest.raises(ValueError, match=r"encodings: zstd needs .*zstd"):
         CompressionMiddleware(make_app(), encodings=("zstd", "gzip"))
 

@@ -6,6 +6,7 @@ import gzip
 
 import brotli
 import pytest
+import zstandard
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -120,6 +121,8 @@ async def test_middleware_never_fails_on_hostile_accept_encoding(header: str | b
         assert brotli.decompress(response.body) == body
     elif coding == "gzip":
         assert gzip.decompress(response.body) == body
+    elif coding == "zstd":
+        assert zstandard.ZstdDecompressor().decompressobj().decompress(response.body) == body
     else:
         assert coding is None
         assert response.body == body

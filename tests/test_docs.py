@@ -11,6 +11,8 @@ file of their own, with these fixtures (and nothing else) provided:
   block on the same page defines with a first line ``# myproject/x.py``
   (importable for the later blocks of that page, as in the reader's project);
 * every variable a block reads with ``os.environ["NAME"]`` is set;
+* the working directory is a fresh project directory holding the files the
+  blocks read by relative path (``static/app.v1.js``);
 * ``redis://localhost...`` URLs and ``REDIS_URL`` point at the test suite's
   own ``redis-server``;
 * Django is configured (and its settings overridden with what the block
@@ -165,6 +167,15 @@ def restore_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Blocks set environment variables (DJANGO_SETTINGS_MODULE): later tests
     # and the servers they start must not inherit them.
     environ = dict(os.environ)
+    # Blocks register metrics on prometheus_client's global REGISTRY; a later
+    # block with other buckets would clash. The registry offers no public
+    # listing, so its private map is read here (tests only).
+    from prometheus_client import REGISTRY
+
+    from asgi_kit.metrics import middleware as metrics_middleware
+
+    collectors = set(REGISTRY._collector_to_names)
+    shared = dict(metrics_middleware._SHARED.get(REGISTRY, {}))
     # dictConfig (Django's LOGGING) disables and reconfigures named loggers too.
     loggers = {
         name: (lg.level, lg.propagate, lg.disabled, lg.handlers[:])
@@ -176,6 +187,10 @@ def restore_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(environ)
+        for collector in set(REGISTRY._collector_to_names) - collectors:
+            REGISTRY.unregister(collector)
+        # ...and MetricsMiddleware's record of what it registered there.
+        metrics_middleware._SHARED[REGISTRY] = shared
         for name, lg in list(logging.Logger.manager.loggerDict.items()):
             if not isinstance(lg, logging.Logger):
                 continue
@@ -242,6 +257,7 @@ def test_python_block_runs(
     request: pytest.FixtureRequest,
     monkeypatch: pytest.MonkeyPatch,
     otlp_collector: str,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     code = block.code
     try:
@@ -261,6 +277,13 @@ def test_python_block_runs(
 
         configure()
     _install_project(monkeypatch, block)
+    # The reader's project directory: files a block reads by relative path.
+    project = tmp_path_factory.mktemp("project")
+    (project / "static").mkdir()
+    (project / "static" / "app.v1.js").write_text("export const version = 1;\n" * 200)
+    monkeypatch.chdir(project)
+    # docs/development.md's walk-through module, as a reader's own file.
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[1] / "docs" / "walkthrough"))
 
     namespace = _execute(block, code)
 
