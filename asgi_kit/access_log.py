@@ -27,6 +27,7 @@ from ._http import (
 )
 from ._observer import OTHER_METHOD, HTTPObserver, WebSocketObserver
 from ._observer import known_methods as known_methods_of
+from ._plumbing.options import check_bool, check_str
 from ._routes import route_template
 from .request_id import REQUEST_ID_KEY, get_request_id
 from .types import AnyASGIApp, Receive, Scope, Send
@@ -154,10 +155,9 @@ class AccessLogMiddleware:
             logger = structlog.get_logger("asgi_kit.access")
         self.logger = logger
         self.exclude_paths = PathMatcher(exclude_paths, "exclude_paths")
-        self.log_query_string = bool(log_query_string)
-        for name, value in (("event", event), ("websocket_event", websocket_event)):
-            if not isinstance(value, str) or not value:
-                raise ValueError(f"{name} must be a non-empty str")
+        self.log_query_string = check_bool("log_query_string", log_query_string)
+        check_str("event", event)
+        check_str("websocket_event", websocket_event)
         self.event = event
         self.websocket_event = websocket_event
         self._known_methods = known_methods_of(known_methods, "known_methods")

@@ -26,6 +26,7 @@ from ._http import (
     send_response,
 )
 from ._log_context import restore_structlog, structlog_var
+from ._plumbing.options import check_bool, check_str
 from .types import AnyASGIApp, Message, Receive, Scope, Send
 
 __all__ = [
@@ -142,10 +143,7 @@ class RequestIDMiddleware:
             raise TypeError("generator must be a callable returning a str")
         if validator is not None and not callable(validator):
             raise TypeError("validator must be a callable taking a str, or None")
-        if span_attribute is not None and (
-            not isinstance(span_attribute, str) or not span_attribute
-        ):
-            raise ValueError("span_attribute must be a non-empty str or None")
+        check_str("span_attribute", span_attribute, optional=True)
         # One sample catches a generator that cannot produce a header value
         # at start-up instead of as a 500 on the first request.
         sample = generator()
@@ -156,7 +154,7 @@ class RequestIDMiddleware:
         self.generator = generator
         self.validator = validator
         self.span_attribute = span_attribute
-        self.error_response = bool(error_response)
+        self.error_response = check_bool("error_response", error_response)
         self._default_validator = validator is is_valid_request_id
 
     def _incoming(self, scope: Scope) -> tuple[str, bytes] | None:

@@ -41,7 +41,6 @@ from opentelemetry.trace import (
 from . import _observer
 from ._http import (
     MutableHeaders,
-    PathMatcher,
     asgi3,
     client_host,
     header_value,
@@ -53,6 +52,7 @@ from ._observer import (
     WebSocketObserver,
 )
 from ._observer import known_methods as known_methods_of
+from ._plumbing.options import check_exclude_paths
 from ._routes import route_template
 from ._version import __version__
 from .types import AnyASGIApp, Message, RawHeaders, Receive, Scope, Send
@@ -307,7 +307,10 @@ class TracingMiddleware:
             middleware was created is still used.  While the global is the
             API's default (no SDK) a request costs a few attribute look-ups.
         excluded_paths: Paths that get no span: exact paths, ``/prefix/*`` or
-            globs (see :class:`asgi_kit._http.PathMatcher`).
+            globs (see :class:`asgi_kit._http.PathMatcher`); the name
+            opentelemetry-instrumentation-asgi users know.
+        exclude_paths: The same option under the name every asgi_kit
+            middleware uses (keyword-only).  Give one of the two.
         server_request_hook: ``hook(span, scope)`` called when a recording span
             starts.  Errors are logged, never raised into the request.
         span_name: ``callable(scope) -> str`` naming the span once the app has
@@ -345,10 +348,11 @@ class TracingMiddleware:
         self,
         app: AnyASGIApp,
         tracer_provider: TracerProvider | None = None,
-        excluded_paths: Sequence[str] = (),
+        excluded_paths: Sequence[str] | None = None,
         server_request_hook: ServerRequestHook | None = None,
         span_name: SpanNameCallback | None = None,
         *,
+        exclude_paths: Sequence[str] = (),
         client_response_hook: ClientResponseHook | None = None,
         capture_request_headers: str | Sequence[str] | None = None,
         capture_response_headers: str | Sequence[str] | None = None,
@@ -371,7 +375,7 @@ class TracingMiddleware:
         self.client_response_hook = client_response_hook
         self.span_name = span_name
         self.traceresponse = traceresponse
-        self.excluded_paths = PathMatcher(excluded_paths, "excluded_paths")
+        self.excluded_paths = check_exclude_paths(exclude_paths, (), excluded_paths=excluded_paths)
         self._path_excluded = self.excluded_paths if self.excluded_paths else None
 
         # Tracer: explicit provider now; the global one lazily (see _global_tracer).

@@ -32,6 +32,7 @@ from asgi_kit._http import (
 )
 from asgi_kit._observer import OTHER_METHOD, HTTPObserver, WebSocketObserver
 from asgi_kit._observer import known_methods as known_methods_of
+from asgi_kit._plumbing.options import check_positive_int, check_str, check_type
 from asgi_kit._routes import answered_early, resolve_route, route_template
 from asgi_kit.types import AnyASGIApp, ASGIApp, Message, Receive, Scope, Send
 
@@ -311,20 +312,15 @@ class MetricsMiddleware:
             raise TypeError(
                 f"registry must be a prometheus_client CollectorRegistry, got {registry!r}"
             )
-        if not isinstance(namespace, str) or (
-            namespace and (namespace[0].isdigit() or not set(namespace) <= _NAMESPACE_CHARS)
-        ):
+        check_type("namespace", namespace, str, "a str")
+        if namespace and (namespace[0].isdigit() or not set(namespace) <= _NAMESPACE_CHARS):
             raise ValueError(f"namespace must be a valid metric name prefix, got {namespace!r}")
-        if metrics_path is not None and (
-            not isinstance(metrics_path, str) or not metrics_path.startswith("/")
-        ):
+        if metrics_path is not None and not check_str("metrics_path", metrics_path).startswith("/"):
             raise ValueError(f"metrics_path must be a path starting with '/', got {metrics_path!r}")
         if route_resolver is not None and not callable(route_resolver):
             raise TypeError(f"route_resolver must be callable, got {route_resolver!r}")
-        if not isinstance(unmatched_route, str) or not unmatched_route:
-            raise ValueError(f"unmatched_route must be a non-empty string, got {unmatched_route!r}")
-        if isinstance(max_routes, bool) or not isinstance(max_routes, int) or max_routes < 1:
-            raise ValueError(f"max_routes must be a positive int, got {max_routes!r}")
+        check_str("unmatched_route", unmatched_route)
+        check_positive_int("max_routes", max_routes)
         signature = (
             _check_buckets(buckets, "buckets"),
             _check_buckets(size_buckets, "size_buckets"),

@@ -24,6 +24,7 @@ from asgi_kit._http import (
     refuse_websocket,
     send_response,
 )
+from asgi_kit._plumbing.options import check_int, check_type
 from asgi_kit._routes import mark_answered
 from asgi_kit.types import AnyASGIApp, ASGIApp, Headers, Message, Receive, Scope, Send
 
@@ -294,6 +295,7 @@ class RateLimitMiddleware:
             p.matcher is not None and not p.matcher.exact for p in self._plans
         )
 
+        check_type("on_backend_error", on_backend_error, str, "'allow' or 'deny'")
         if on_backend_error not in ("allow", "deny"):
             raise ValueError(
                 f"on_backend_error must be 'allow' or 'deny', got {on_backend_error!r}"
@@ -302,6 +304,7 @@ class RateLimitMiddleware:
 
         if headers is True:
             headers = "legacy"
+        check_type("headers", headers, (str, bool), "'legacy', 'ietf' or False")
         if headers not in ("legacy", "ietf", False):
             raise ValueError(f"headers must be 'legacy', 'ietf' or False, got {headers!r}")
         self.headers: HeaderMode = headers
@@ -312,12 +315,7 @@ class RateLimitMiddleware:
             raise TypeError(f"on_limited must be an ASGI app, got {on_limited!r}")
         self.on_limited: ASGIApp | None = None if on_limited is None else asgi3(on_limited)
 
-        if (
-            isinstance(error_retry_after, bool)
-            or not isinstance(error_retry_after, int)
-            or error_retry_after < 0
-        ):
-            raise ValueError(f"error_retry_after must be an int >= 0, got {error_retry_after!r}")
+        check_int("error_retry_after", error_retry_after, 0)
         self._error_headers: Headers = [(b"retry-after", str(error_retry_after).encode())]
 
         if partition_key is not True and partition_key is not False and not callable(partition_key):

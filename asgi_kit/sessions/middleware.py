@@ -19,6 +19,7 @@ from asgi_kit._http import (
     iter_cookie_pairs,
     set_cookie_header,
 )
+from asgi_kit._plumbing.options import check_positive_int, check_str
 from asgi_kit.types import AnyASGIApp, Message, RawHeaders, Receive, Scope, Send
 
 from .chunks import MAX_COOKIE_SIZE, SessionTooLarge, chunk_name, join_chunks, split_value
@@ -128,16 +129,11 @@ class SessionMiddleware:
     ) -> None:
         self.app = asgi3(app)
         secrets_list = normalize_secrets(secret_key)
-        if not isinstance(session_cookie, str) or not session_cookie:
-            raise ValueError(f"session_cookie must be a non-empty str, got {session_cookie!r}")
-        if max_age is not None and (
-            isinstance(max_age, bool) or not isinstance(max_age, int) or max_age <= 0
-        ):
-            raise ValueError(
-                f"max_age must be a positive number of seconds, or None for a "
-                f"browser-session cookie; got {max_age!r}"
-            )
-        if not isinstance(same_site, str) or same_site.lower() not in _SAME_SITE:
+        check_str("session_cookie", session_cookie)
+        # max_age: seconds, or None for a browser-session cookie.
+        check_positive_int("max_age", max_age, optional=True)
+        check_str("same_site", same_site)
+        if same_site.lower() not in _SAME_SITE:
             raise ValueError(f"same_site must be 'lax', 'strict' or 'none', got {same_site!r}")
         for option, flag in (
             ("https_only", https_only),
