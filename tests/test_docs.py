@@ -167,15 +167,19 @@ def restore_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     # Blocks set environment variables (DJANGO_SETTINGS_MODULE): later tests
     # and the servers they start must not inherit them.
     environ = dict(os.environ)
-    # Blocks register metrics on prometheus_client's global REGISTRY; a later
-    # block with other buckets would clash. The registry offers no public
-    # listing, so its private map is read here (tests only).
+    # Blocks register metrics on prometheus_client's global REGISTRY, where a
+    # block with other buckets would clash with earlier ones. The registry
+    # offers no public listing, so its private map is read here (tests only).
     from prometheus_client import REGISTRY
 
     from asgi_kit.metrics import middleware as metrics_middleware
 
-    collectors = set(REGISTRY._collector_to_names)
-    shared = dict(metrics_middleware._SHARED.get(REGISTRY, {}))
+    # Each block sees a fresh global registry, as in the reader's new process:
+    # what earlier tests registered there is set aside and put back after.
+    collectors = list(REGISTRY._collector_to_names)
+    for collector in collectors:
+        REGISTRY.unregister(collector)
+    shared = metrics_middleware._SHARED.pop(REGISTRY, None)
     # dictConfig (Django's LOGGING) disables and reconfigures named loggers too.
     loggers = {
         name: (lg.level, lg.propagate, lg.disabled, lg.handlers[:])
@@ -187,10 +191,14 @@ def restore_globals(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     finally:
         os.environ.clear()
         os.environ.update(environ)
-        for collector in set(REGISTRY._collector_to_names) - collectors:
+        for collector in list(REGISTRY._collector_to_names):
             REGISTRY.unregister(collector)
+        for collector in collectors:
+            REGISTRY.register(collector)
         # ...and MetricsMiddleware's record of what it registered there.
-        metrics_middleware._SHARED[REGISTRY] = shared
+        metrics_middleware._SHARED.pop(REGISTRY, None)
+        if shared is not None:
+            metrics_middleware._SHARED[REGISTRY] = shared
         for name, lg in list(logging.Logger.manager.loggerDict.items()):
             if not isinstance(lg, logging.Logger):
                 continue
