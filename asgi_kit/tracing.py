@@ -52,6 +52,7 @@ from ._observer import (
     WebSocketObserver,
 )
 from ._observer import known_methods as known_methods_of
+from ._plumbing.hosts import split_host
 from ._plumbing.options import check_exclude_paths
 from ._routes import route_template
 from ._version import __version__
@@ -231,25 +232,6 @@ def _error_type(exc: BaseException) -> str:
     if module in ("builtins", "__builtin__"):
         return cls.__qualname__
     return f"{module}.{cls.__qualname__}"
-
-
-def _split_host(host: str) -> tuple[str, int | None]:
-    """Split a ``Host`` header value into address and port (None when absent/invalid)."""
-    if host.startswith("["):
-        end = host.find("]")
-        if end < 0:
-            return host, None
-        address, rest = host[1:end], host[end + 1 :]
-        port_text = rest[1:] if rest.startswith(":") else ""
-    else:
-        address, sep, port_text = host.rpartition(":")
-        if not sep:
-            return host, None
-    if port_text.isdigit() and port_text.isascii() and len(port_text) <= 5:
-        port = int(port_text)
-        if port <= 65535:
-            return address, port
-    return address, None
 
 
 def _redact_query(query: str) -> str:
@@ -509,7 +491,7 @@ class TracingMiddleware:
             attrs[URL_QUERY] = _redact_query(query.decode("latin-1"))
         # The Host header is what the client asked for; scope["server"] is the socket.
         host = header_value(headers, b"host")
-        address, port = _split_host(host.decode("latin-1")) if host else ("", None)
+        address, port = split_host(host.decode("latin-1")) if host else ("", None)
         if address:
             attrs[SERVER_ADDRESS] = address
             if port is None:
