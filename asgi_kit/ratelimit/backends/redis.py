@@ -275,11 +275,16 @@ class RedisBackend(Backend):
         return self._redis.client
 
     def key_for(self, rule: Rule, key: str) -> str:
-        """The Redis key holding ``rule``'s state for client ``key``."""
+        """The Redis key holding ``rule``'s state for client ``key``.
+
+        For operations: ``DEL`` it to reset one client's quota, ``TTL`` it to
+        see when the state expires.  The client key is a hash tag, so all of
+        one client's rules live in one Redis Cluster slot.
+        """
         return f"{self.prefix}{rule.ident}:{{{key}}}"
 
     async def hit(self, checks: Sequence[tuple[Rule, str]]) -> Sequence[Outcome]:
-        keys = [f"{self.prefix}{rule.ident}:{{{key}}}" for rule, key in checks]
+        keys = [self.key_for(rule, key) for rule, key in checks]
         if self._cluster and len(keys) > 1:
             return await self._hit_cluster(checks, keys)
         return await self._decide(checks, keys)

@@ -100,11 +100,6 @@ class RedisStore(SessionStore):
         """The ``redis.asyncio`` client in use (re-created per event loop when built from a URL)."""
         return self._redis.client  # type: ignore[no-any-return]
 
-    @property
-    def owns_client(self) -> bool:
-        """Whether this store created the client from a URL (and closes it)."""
-        return self._redis.owned
-
     async def _command(self, name: str, *args: Any, **kwargs: Any) -> Any:
         """Run one command within ``timeout``, waiting for a pooled connection."""
         return await asyncio.wait_for(self._gated(name, *args, **kwargs), self.timeout)
