@@ -473,6 +473,14 @@ def _inspect(mw: CompressionMiddleware, message: Message) -> tuple[Message, bool
     """
     status = message.get("status", 200)
     if status in _SKIP_STATUS or status < 200:
+        if status == 304:
+            # A 304 stands for the 200 the client holds, whose Vary had
+            # Accept-Encoding; caches refresh the stored headers from it
+            # (RFC 9110 §15.4.5, RFC 9111 §4.3.4), so it must say so too.
+            has_vary = any(
+                len(k) == 4 and k.lower() == b"vary" for k, _ in message.get("headers") or ()
+            )
+            return _with_vary(message, has_vary, _VARY_TOKENS), False, True
         return message, False, False
     raw = message.get("headers") or ()
     content_type: bytes | None = None

@@ -779,3 +779,17 @@ async def test_any_body_round_trips(chunks: list[bytes], with_length: bool, acce
         assert int(lengths[0]) == len(response.body)
     assert len(response.header_all("vary")) <= 1
     assert response.messages[-1]["more_body"] is False
+
+
+@pytest.mark.parametrize("accept", ["br", "identity", None])
+async def test_a_304_keeps_the_vary_of_the_200_it_stands_for(accept: str | None) -> None:
+    # Caches refresh a stored response's headers from the 304 (RFC 9111
+    # §4.3.4): without Accept-Encoding in its Vary, a cache could serve a
+    # stored compressed body to a client that cannot decode it.
+    headers = [(b"content-type", b"text/plain"), (b"Vary", b"Cookie")]
+    plain = CompressionMiddleware(make_app(status=304))
+    varied = CompressionMiddleware(make_app(status=304, headers=headers))
+    sent = {} if accept is None else {"accept-encoding": accept}
+    assert (await call_http(plain, headers=sent)).header_all("vary") == ["Accept-Encoding"]
+    assert (await call_http(varied, headers=sent)).header_all("vary") == ["Cookie, Accept-Encoding"]
+    assert headers == [(b"content-type", b"text/plain"), (b"Vary", b"Cookie")]
